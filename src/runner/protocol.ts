@@ -1,0 +1,80 @@
+/**
+ * The typed messages between `mpx run` (parent) and a worker process (child), over execa's IPC channel.
+ * Imported by both sides (as vitest's pool types are). Every message carries `mpx: PROTOCOL_VERSION` so a child
+ * from another build is recognised instead of misread.
+ */
+import type { RunConfig } from '../matrix/types.js';
+import type { BackendName } from '../spec/types.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export interface StartOptions {
+  /** Abort the run (status `oom`) once measured bytes pass this; null = no budget. */
+  memoryLimitBytes: number | null;
+}
+
+export type ParentMessage =
+  | { mpx: typeof PROTOCOL_VERSION; type: 'start'; run: RunConfig; options: StartOptions }
+  | { mpx: typeof PROTOCOL_VERSION; type: 'stop' };
+
+/** What one finished run measured. Units are in the names. */
+export interface RunMeasurements {
+  backend: BackendName;
+  /** `native` when the policy ran in real 16-bit dtypes, `emulated` when values were rounded onto the 16-bit grid in fp32. */
+  precision: 'native' | 'emulated';
+  paramCount: number;
+  /** Optimizer updates performed (warm-up included). */
+  steps: number;
+  /** Median wall time of one optimizer update (all its micro-batches) after warm-up. */
+  stepMsMedian: number;
+  samplesPerSecond: number;
+  initialLoss: number;
+  finalLoss: number;
+  /** Accuracy on the held-out split, 0..1. */
+  evalAccuracy: number;
+  /** null when the policy uses no loss scaling. */
+  lossScaleFinal: number | null;
+  /** Updates skipped because gradients were not finite (dynamic loss scaling). */
+  skippedSteps: number;
+  /** Peak of live tensor buffer bytes (deduplicated by buffer) during one fp32 training update. */
+  peakBytes: number;
+  /** Live tensor bytes between updates (parameters, optimizer state, accumulators). */
+  restingBytes: number;
+  /** Peak resident set size of the worker process. */
+  rssPeakBytes: number;
+  /** Wasm linear memory size at the end (its high-water: wasm memory never shrinks); null on other backends. */
+  wasmHeapBytes: number | null;
+}
+
+export type ChildMessage =
+  | { mpx: typeof PROTOCOL_VERSION; type: 'ready'; backend: BackendName; pid: number }
+  | { mpx: typeof PROTOCOL_VERSION; type: 'progress'; step: number; totalSteps: number }
+  | { mpx: typeof PROTOCOL_VERSION; type: 'result'; measurements: RunMeasurements }
+  /** The child always answers, even when setup throws. `kind: 'oom'` = over the memory budget. */
+  | { mpx: typeof PROTOCOL_VERSION; type: 'failed'; kind: 'error' | 'oom'; message: string; backend: BackendName | null };
+
+export function isChildMessage(value: unknown): value is ChildMessage {
+  return typeof value === 'object' && value !== null && (value as { mpx?: unknown }).mpx === PROTOCOL_VERSION;
+}
+
+export function isParentMessage(value: unknown): value is ParentMessage {
+  return typeof value === 'object' && value !== null && (value as { mpx?: unknown }).mpx === PROTOCOL_VERSION;
+}
+
+export type RunStatus = 'ok' | 'failed' | 'timeout' | 'crashed' | 'oom';
+
+/** One run's outcome as the parent records it (one line of `results/<name>.runs.jsonl`). */
+export interface RunRecord {
+  runId: string;
+  cellId: string;
+  cellIndex: number;
+  repeat: number;
+  status: RunStatus;
+  /** Short reason for any status but `ok`. */
+  reason: string | null;
+  /** The backend that ran (null when the worker died before choosing one). */
+  backend: BackendName | null;
+  /** Wall time from spawn to exit. */
+  wallMs: number;
+  measurements: RunMeasurements | null;
+}
