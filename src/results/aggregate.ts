@@ -1,0 +1,196 @@
+/**
+ * Turns run records into one result row per matrix cell: repeats are summarised by their median and spread
+ * (max − min), the way hyperfine summarises a benchmark's runs. Pure: no files, no clock. Formatting to text is the
+ * columns' job (`columns.ts`); rows keep numbers so every exporter (CSV, Markdown, JSON) starts from the same values.
+ */
+import type { Plan } from '../matrix/types.js';
+import type { RunMeasurements, RunRecord, RunStatus } from '../runner/protocol.js';
+import type { BackendName, Policy } from '../spec/types.js';
+
+/**
+ * Worst first: the status a cell shows when its repeats disagree. Ranked by how little the run tells you:
+ * - `crashed`: the worker died without answering (native crash, killed) — nothing learned, cause unknown;
+ * - `timeout`: no answer within `timeoutSeconds` — maybe a hang, maybe just slow;
+ * - `failed`: the worker reported an error (e.g. a missing kernel) — explained, usually deterministic;
+ * - `oom`: over the memory budget — itself an answer for a memory tool (this cell does not fit);
+ * - `ok`.
+ * A cell is `ok` only if every recorded repeat is.
+ */
+export const STATUS_SEVERITY: readonly RunStatus[] = ['crashed', 'timeout', 'failed', 'oom', 'ok'];
+
+/** Longest `reason` kept in a row; the full text stays in `runs.jsonl`. */
+export const REASON_MAX_CHARS = 120;
+
+/** One matrix cell's aggregated outcome. `null` = the value does not exist (no ok repeat, no loss scale, not wasm). */
+export interface ResultRow {
+  /** 0-based position in matrix order. */
+  cellIndex: number;
+  cellId: string;
+  model: string;
+  batchSize: number;
+  microBatchSize: number;
+  policy: Policy;
+  accumulationSteps: number;
+  /** Backends that ran any recorded repeat, unique, sorted. */
+  backends: BackendName[];
+  /** Precision modes of the ok repeats, unique, sorted. */
+  precisions: Array<RunMeasurements['precision']>;
+  /** `ok` when every recorded repeat is ok, else the worst status by `STATUS_SEVERITY`. */
+  status: RunStatus;
+  runsOk: number;
+  /** Repeats recorded so far (fewer than `runsPlanned` while a cell is unfinished). */
+  runsRecorded: number;
+  /** Repeats the plan has for this cell. */
+  runsPlanned: number;
+  /** Shortened reason of the first repeat (by repeat index) whose status is the row's status; null when ok. */
+  reason: string | null;
+  paramCount: number | null;
+  stepMs: number | null;
+  /** null with fewer than two ok repeats: a spread of one sample would claim a reproducibility never measured. */
+  stepMsSpread: number | null;
+  samplesPerSecond: number | null;
+  initialLoss: number | null;
+  finalLoss: number | null;
+  finalLossSpread: number | null;
+  evalAccuracy: number | null;
+  lossScaleFinal: number | null;
+  skippedSteps: number | null;
+  peakBytes: number | null;
+  restingBytes: number | null;
+  rssPeakBytes: number | null;
+  wasmHeapBytes: number | null;
+}
+
+/**
+ * One row per cell of `plan`, in matrix order; cells without any record yet are left out.
+ * Only records whose `runId` is in `plan.runs` count (stale records from an older spec are ignored); a later record
+ * for the same `runId` replaces an earlier one (a rerun). Otherwise the input order does not matter.
+ */
+export function aggregateCells(plan: Plan, records: readonly RunRecord[]): ResultRow[] {
+  const plannedPerCell = new Map<string, number>();
+  const plannedRunIds = new Set<string>();
+  for (const run of plan.runs) {
+    plannedRunIds.add(run.runId);
+    plannedPerCell.set(run.cellId, (plannedPerCell.get(run.cellId) ?? 0) + 1);
+  }
+
+  const latestByRunId = new Map<string, RunRecord>();
+  for (const record of records) {
+    if (plannedRunIds.has(record.runId)) latestByRunId.set(record.runId, record);
+  }
+  const recordsByCell = new Map<string, RunRecord[]>();
+  for (const record of latestByRunId.values()) {
+    const list = recordsByCell.get(record.cellId);
+    if (list) list.push(record);
+    else recordsByCell.set(record.cellId, [record]);
+  }
+
+  const rows: ResultRow[] = [];
+  for (const cell of [...plan.cells].sort((a, b) => a.index - b.index)) {
+    const cellRecords = recordsByCell.get(cell.cellId);
+    if (!cellRecords || cellRecords.length === 0) continue;
+    cellRecords.sort(compareRecords);
+
+    const status = worstStatus(cellRecords.map((r) => r.status));
+    const ok = cellRecords.flatMap((r) => (r.status === 'ok' && r.measurements ? [r.measurements] : []));
+    const pick = (key: NumericMeasurement): number | null => median(ok.flatMap((m) => nonNull(m[key])));
+    const spread = (key: NumericMeasurement): number | null =>
+      ok.length < 2 ? null : range(ok.flatMap((m) => nonNull(m[key])));
+    const reasonRecord = status === 'ok' ? undefined : cellRecords.find((r) => r.status === status);
+
+    rows.push({
+      cellIndex: cell.index,
+      cellId: cell.cellId,
+      model: cell.model,
+      batchSize: cell.batchSize,
+      microBatchSize: cell.microBatchSize,
+      policy: cell.policy,
+      accumulationSteps: cell.accumulationSteps,
+      backends: uniqueSorted(cellRecords.flatMap((r) => nonNull(r.backend))),
+      precisions: uniqueSorted(ok.map((m) => m.precision)),
+      status,
+      runsOk: cellRecords.filter((r) => r.status === 'ok').length,
+      runsRecorded: cellRecords.length,
+      runsPlanned: plannedPerCell.get(cell.cellId) ?? cellRecords.length,
+      reason: reasonRecord?.reason ? shortenReason(reasonRecord.reason) : null,
+      paramCount: pick('paramCount'),
+      stepMs: pick('stepMsMedian'),
+      stepMsSpread: spread('stepMsMedian'),
+      samplesPerSecond: pick('samplesPerSecond'),
+      initialLoss: pick('initialLoss'),
+      finalLoss: pick('finalLoss'),
+      finalLossSpread: spread('finalLoss'),
+      evalAccuracy: pick('evalAccuracy'),
+      lossScaleFinal: pick('lossScaleFinal'),
+      skippedSteps: pick('skippedSteps'),
+      peakBytes: pick('peakBytes'),
+      restingBytes: pick('restingBytes'),
+      rssPeakBytes: pick('rssPeakBytes'),
+      wasmHeapBytes: pick('wasmHeapBytes'),
+    });
+  }
+  return rows;
+}
+
+/**
+ * Records in matrix order: by cell index, then repeat, then run id (a total order, so any input order gives the
+ * same output). What `runs.jsonl` is written in.
+ */
+export function sortRecords(records: readonly RunRecord[]): RunRecord[] {
+  return [...records].sort(
+    (a, b) => a.cellIndex - b.cellIndex || compareRecords(a, b),
+  );
+}
+
+/** The statistical median (mean of the two middle values for an even count); NaN if any value is NaN; null if empty. */
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  if (values.some(Number.isNaN)) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const upper = sorted[mid] as number;
+  if (sorted.length % 2 === 1) return upper;
+  const lower = sorted[mid - 1] as number;
+  // Halving first keeps two huge finite values from overflowing to Infinity.
+  return lower === upper ? upper : lower / 2 + upper / 2;
+}
+
+/** max − min; NaN if any value is NaN; 0 when all values are equal (also for equal infinities); null if empty. */
+export function range(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  if (values.some(Number.isNaN)) return Number.NaN;
+  const max = Math.max(...values);
+  const min = Math.min(...values);
+  return max === min ? 0 : max - min;
+}
+
+/** First non-empty line, whitespace collapsed, cut to `REASON_MAX_CHARS` with `...`. */
+export function shortenReason(reason: string): string {
+  const line = reason
+    .split(/\r?\n/)
+    .map((l) => l.replace(/\s+/g, ' ').trim())
+    .find((l) => l !== '') ?? '';
+  return line.length <= REASON_MAX_CHARS ? line : `${line.slice(0, REASON_MAX_CHARS - 3).trimEnd()}...`;
+}
+
+type NumericMeasurement = {
+  [K in keyof RunMeasurements]: RunMeasurements[K] extends number | null ? K : never;
+}[keyof RunMeasurements];
+
+function worstStatus(statuses: readonly RunStatus[]): RunStatus {
+  let worst = STATUS_SEVERITY.length - 1;
+  for (const status of statuses) worst = Math.min(worst, STATUS_SEVERITY.indexOf(status));
+  return STATUS_SEVERITY[worst] ?? 'crashed';
+}
+
+function compareRecords(a: RunRecord, b: RunRecord): number {
+  return a.repeat - b.repeat || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
+}
+
+function nonNull<T>(value: T | null): T[] {
+  return value === null ? [] : [value];
+}
+
+function uniqueSorted<T extends string>(values: readonly T[]): T[] {
+  return [...new Set(values)].sort();
+}

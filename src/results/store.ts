@@ -1,0 +1,220 @@
+/**
+ * The only module that writes results. Each file is replaced atomically (temp file in the same directory, fsync,
+ * rename), so an interrupted run leaves the previous complete file, never half of one — and the runner can rewrite
+ * everything after every finished cell without risking what is already there (hyperfine exports after each
+ * benchmark "because we would risk losing them if a later benchmark fails").
+ *
+ * Synchronous on purpose: the runner calls this as cells finish, possibly from overlapping completions; sync writes
+ * cannot interleave, so an older snapshot can never be renamed over a newer one. The files are small.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { MpxError } from '../errors.js';
+import type { RunRecord } from '../runner/protocol.js';
+import { type ResultRow, sortRecords } from './aggregate.js';
+import { COLUMNS } from './columns.js';
+import { csvExporter } from './export/index.js';
+import type { RunMetadata } from './metadata.js';
+
+export interface ResultsBundle {
+  rows: readonly ResultRow[];
+  /** Every record so far; written in matrix order (cell index, then repeat). */
+  records: readonly RunRecord[];
+  metadata: RunMetadata;
+}
+
+/** The paths written. */
+export interface WrittenResults {
+  csv: string;
+  meta: string;
+  runs: string;
+}
+
+export function resultPaths(dir: string, specName: string): WrittenResults {
+  if (specName === '' || specName === '.' || specName === '..' || /[/\\]/.test(specName)) {
+    throw new Error(`spec name ${JSON.stringify(specName)} is not a plain file name; this is a bug (the schema should reject it)`);
+  }
+  return {
+    csv: join(dir, `${specName}.${csvExporter.extension}`),
+    meta: join(dir, `${specName}.meta.json`),
+    runs: join(dir, `${specName}.runs.jsonl`),
+  };
+}
+
+/**
+ * Writes `<dir>/<specName>.csv`, `.meta.json` and `.runs.jsonl`, creating `dir` if needed. The raw records go first,
+ * so the file a resume reads is never older than the summaries. Throws MpxError `RESULTS_IO` naming the path.
+ */
+export function writeResults(dir: string, specName: string, bundle: ResultsBundle): WrittenResults {
+  const paths = resultPaths(dir, specName);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw resultsIoError('write', dir, dir, error);
+  }
+  const runs = sortRecords(bundle.records).map((r) => `${stableJson(r)}\n`).join('');
+  writeFileAtomic(paths.runs, runs);
+  writeFileAtomic(paths.csv, csvExporter.render(bundle.rows, COLUMNS));
+  writeFileAtomic(paths.meta, `${stableJson(bundle.metadata, 2)}\n`);
+  syncDirectory(dir);
+  return paths;
+}
+
+/**
+ * The records of `<dir>/<specName>.runs.jsonl`, in file order; [] when the file does not exist yet.
+ * Non-finite numbers come back as numbers (see `stableJson`).
+ */
+export function readRunRecords(dir: string, specName: string): RunRecord[] {
+  const path = resultPaths(dir, specName).runs;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw resultsIoError('read', path, dir, error);
+  }
+  const records: RunRecord[] = [];
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw corruptLine(path, i + 1, 'is not valid JSON', error);
+    }
+    if (!isRunRecordShape(value)) throw corruptLine(path, i + 1, 'is not a run record');
+    records.push(reviveRecord(value));
+  }
+  return records;
+}
+
+function writeFileAtomic(path: string, content: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx');
+    const bytes = Buffer.from(content, 'utf8');
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (error) {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already failing; the original error is the one to report
+      }
+    }
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing to clean up, or cannot: the original error is the one to report
+    }
+    throw resultsIoError('write', path, dirname(path), error);
+  }
+}
+
+/** Makes the renames durable across a power loss. Best effort: some platforms cannot open a directory. */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // not supported here (e.g. Windows); the data itself is already fsynced
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function resultsIoError(action: 'read' | 'write', path: string, dir: string, error: unknown): MpxError {
+  const code = errnoCode(error);
+  const detail = error instanceof Error ? error.message : String(error);
+  return new MpxError('RESULTS_IO', `cannot ${action} results: ${detail}`, {
+    file: path,
+    hint: hintFor(code, dir),
+    cause: error,
+  });
+}
+
+function hintFor(code: string | undefined, dir: string): string {
+  switch (code) {
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return `part of ${dir} is a file, not a directory; move that file or choose another results directory`;
+    case 'EACCES':
+    case 'EPERM':
+      return `${dir} is not writable by this user; fix its permissions or choose another results directory`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system; choose another results directory`;
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `the disk holding ${dir} is full (or over quota); free some space and run again`;
+    case 'EISDIR':
+      return `a directory is in the way of a results file in ${dir}; remove or rename it`;
+    default:
+      return `make sure ${dir} is a writable directory`;
+  }
+}
+
+function corruptLine(path: string, line: number, problem: string, cause?: unknown): MpxError {
+  return new MpxError('RESULTS_IO', `this line ${problem}`, {
+    file: path,
+    line,
+    hint: 'fix or delete that line (or the file, to start the runs over); mpx itself writes the file atomically',
+    cause,
+  });
+}
+
+function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * JSON with object keys sorted (stable bytes whatever order objects were built in). JSON has no NaN or Infinity, and a
+ * NaN loss is a result worth keeping, so non-finite numbers are written as the strings "NaN", "Infinity", "-Infinity".
+ */
+function stableJson(value: unknown, indent?: number): string {
+  return JSON.stringify(sortKeys(value), (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), indent);
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries.map(([k, v]) => [k, sortKeys(v)]));
+}
+
+const RUN_STATUSES = new Set(['ok', 'failed', 'timeout', 'crashed', 'oom']);
+
+function isRunRecordShape(value: unknown): value is RunRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r.runId === 'string' &&
+    typeof r.cellId === 'string' &&
+    typeof r.cellIndex === 'number' &&
+    typeof r.repeat === 'number' &&
+    typeof r.status === 'string' &&
+    RUN_STATUSES.has(r.status) &&
+    (typeof r.measurements === 'object' || r.measurements === undefined)
+  );
+}
+
+/** Turns the strings `stableJson` wrote for non-finite numbers back into numbers (only where numbers belong). */
+function reviveRecord(record: RunRecord): RunRecord {
+  const revive = (v: unknown): unknown =>
+    v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v;
+  const measurements = record.measurements
+    ? (Object.fromEntries(
+        Object.entries(record.measurements).map(([k, v]) => [k, k === 'backend' || k === 'precision' ? v : revive(v)]),
+      ) as unknown as RunRecord['measurements'])
+    : (record.measurements ?? null);
+  return { ...record, wallMs: revive(record.wallMs) as number, measurements };
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { COLUMNS, formatInteger, formatSignificant, renderColumnReference } from '../../src/results/columns.js';
+
+describe('COLUMNS', () => {
+  it('has unique snake_case names in the documented order', () => {
+    const names = COLUMNS.map((c) => c.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const name of names) expect(name).toMatch(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
+    expect(names).toEqual([
+      'cell', 'cell_id', 'model', 'batch_size', 'micro_batch_size', 'policy', 'accumulation_steps', 'backend',
+      'precision', 'status', 'runs_ok', 'reason', 'params', 'step_ms', 'step_ms_spread', 'samples_per_s',
+      'initial_loss', 'final_loss', 'final_loss_spread', 'eval_accuracy', 'loss_scale_final', 'skipped_steps',
+      'peak_bytes', 'resting_bytes', 'rss_peak_bytes', 'wasm_heap_bytes',
+    ]);
+  });
+
+  it('documents every column', () => {
+    for (const c of COLUMNS) expect(c.description.length, c.name).toBeGreaterThan(10);
+    expect(COLUMNS.find((c) => c.name === 'peak_bytes')?.description).toMatch(/fp32 graph/);
+  });
+});
+
+describe('renderColumnReference', () => {
+  it('is a Markdown table with one row per column, in order', () => {
+    const lines = renderColumnReference().trimEnd().split('\n');
+    expect(lines[0]).toBe('| column | unit | kind | description |');
+    expect(lines[1]).toBe('| --- | --- | --- | --- |');
+    expect(lines.slice(2).map((l) => /^\| `([a-z_0-9]+)` \|/.exec(l)?.[1])).toEqual(COLUMNS.map((c) => c.name));
+    // Every row has exactly four cells: a `|` inside a description is escaped.
+    for (const line of lines) expect(line.split(/(?<!\\)\|/).length, line).toBe(6);
+    expect(renderColumnReference()).toContain('| `step_ms` | ms | measured |');
+  });
+});
+
+describe('number formatting', () => {
+  it.each([
+    [12.5, 4, '12.5'],
+    [12, 4, '12'],
+    [13.75, 4, '13.75'],
+    [2126.246, 4, '2126'],
+    [123456.7, 4, '123500'],
+    [0.000012345678, 4, '0.00001235'],
+    [1e-7, 4, '0.0000001'],
+    [0.4123456789, 6, '0.412346'],
+    [2.302585093, 6, '2.30259'],
+    [0.99996, 4, '1'],
+    [1.6875, 4, '1.688'], // exact tie in binary: rounds up
+    [9.9999, 4, '10'],
+    [-1.5, 4, '-1.5'],
+    [-0, 4, '0'],
+    [0, 6, '0'],
+    [1e21, 4, '1000000000000000000000'],
+    [Number.NaN, 4, 'nan'],
+    [Number.POSITIVE_INFINITY, 4, 'inf'],
+    [Number.NEGATIVE_INFINITY, 6, '-inf'],
+  ])('formatSignificant(%s, %i) = %s', (value, digits, expected) => {
+    expect(formatSignificant(value, digits)).toBe(expected);
+  });
+
+  it.each([
+    [8_421_376, '8421376'],
+    [1e21, '1000000000000000000000'],
+    [100.5, '101'],
+    [-0, '0'],
+    [Number.NaN, 'nan'],
+    [Number.POSITIVE_INFINITY, 'inf'],
+  ])('formatInteger(%s) = %s', (value, expected) => {
+    expect(formatInteger(value)).toBe(expected);
+  });
+});

@@ -1,0 +1,124 @@
+import { parse } from 'csv-parse/sync';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MpxError } from '../../src/errors.js';
+import { aggregateCells } from '../../src/results/aggregate.js';
+import { COLUMNS } from '../../src/results/columns.js';
+import { collectMetadata } from '../../src/results/metadata.js';
+import { readRunRecords, writeResults } from '../../src/results/store.js';
+import { plan, records } from './fixture.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mpx-store-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const metadata = collectMetadata({
+  mpxVersion: '0.1.0',
+  nodeVersion: 'v20.20.2',
+  tfjsVersions: { '@tensorflow/tfjs-core': '4.22.0' },
+  cpus: [{ model: 'Test CPU' }],
+  gpu: null,
+  provenance: null,
+  spec: { name: 'golden', file: 'experiments/golden.yaml', sha256: 'b'.repeat(64) },
+  date: new Date(Date.UTC(2025, 0, 30)),
+  plannedRuns: plan.runs.length,
+  records,
+});
+const bundle = { rows: aggregateCells(plan, records), records: [...records].reverse(), metadata };
+
+function errorOf(fn: () => unknown): MpxError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof MpxError) return error;
+    throw error;
+  }
+  throw new Error('expected an MpxError');
+}
+
+describe('writeResults', () => {
+  it('creates the directory, writes the three files and leaves no temp file', () => {
+    const dir = join(tempDir(), 'results', 'nested');
+    const paths = writeResults(dir, 'golden', bundle);
+    expect(paths).toEqual({
+      csv: join(dir, 'golden.csv'),
+      meta: join(dir, 'golden.meta.json'),
+      runs: join(dir, 'golden.runs.jsonl'),
+    });
+    expect(readdirSync(dir).sort()).toEqual(['golden.csv', 'golden.meta.json', 'golden.runs.jsonl']);
+
+    const csv = parse(readFileSync(paths.csv, 'utf8')) as string[][];
+    expect(csv[0]).toEqual(COLUMNS.map((c) => c.name));
+    expect(csv).toHaveLength(1 + bundle.rows.length);
+
+    const meta = readFileSync(paths.meta, 'utf8');
+    expect(JSON.parse(meta)).toEqual(metadata);
+    expect(meta).toMatch(/^\{\n {2}"backends"/); // pretty, keys sorted
+  });
+
+  it('writes runs.jsonl in matrix order and reads it back, NaN included', () => {
+    const dir = tempDir();
+    const paths = writeResults(dir, 'golden', bundle);
+    const lines = readFileSync(paths.runs, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(records.length);
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+
+    const back = readRunRecords(dir, 'golden');
+    expect(back).toEqual(records); // fixture records are already in matrix order
+    expect(back.at(-1)?.measurements?.finalLoss).toBeNaN();
+    expect(aggregateCells(plan, back)).toEqual(bundle.rows);
+  });
+
+  it('is byte-identical when written twice, and replaces older files', () => {
+    const dir = tempDir();
+    const paths = writeResults(dir, 'golden', { ...bundle, rows: [], records: [] });
+    writeResults(dir, 'golden', bundle);
+    const first = [paths.csv, paths.meta, paths.runs].map((p) => readFileSync(p, 'utf8'));
+    writeResults(dir, 'golden', { ...bundle, records });
+    expect([paths.csv, paths.meta, paths.runs].map((p) => readFileSync(p, 'utf8'))).toEqual(first);
+  });
+
+  it('gives RESULTS_IO naming the path when the directory cannot be created', () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    const error = errorOf(() => writeResults(join(file, 'sub'), 'golden', bundle));
+    expect(error.code).toBe('RESULTS_IO');
+    expect(error.file).toBe(join(file, 'sub'));
+    expect(error.message).toMatch(/ENOTDIR/);
+    expect(error.hint).toMatch(/is a file, not a directory/);
+  });
+
+  it('gives RESULTS_IO and cleans up its temp file when a file cannot be replaced', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'golden.csv')); // a directory where the CSV should go: rename fails
+    const error = errorOf(() => writeResults(dir, 'golden', bundle));
+    expect(error.code).toBe('RESULTS_IO');
+    expect(error.file).toBe(join(dir, 'golden.csv'));
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('readRunRecords', () => {
+  it('returns [] when nothing was written yet', () => {
+    expect(readRunRecords(tempDir(), 'golden')).toEqual([]);
+    expect(readRunRecords(join(tempDir(), 'missing-dir'), 'golden')).toEqual([]);
+  });
+
+  it('points at a corrupt line', () => {
+    const dir = tempDir();
+    writeResults(dir, 'golden', bundle);
+    const path = join(dir, 'golden.runs.jsonl');
+    writeFileSync(path, `${readFileSync(path, 'utf8')}{"runId": 1}\n`);
+    const error = errorOf(() => readRunRecords(dir, 'golden'));
+    expect(error.code).toBe('RESULTS_IO');
+    expect(error.where).toBe(`${path}:${records.length + 1}`);
+  });
+});
