@@ -5,9 +5,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../matrix/types.js';
 import type { RunMeasurements } from '../runner/protocol.js';
-import type { BackendName, OptimizerDef, Policy } from '../spec/types.js';
+import type { BackendName, Policy } from '../spec/types.js';
 import { batchIndices, buildDataset, gatherBatch, type Dataset } from './data.js';
 import { readRssPeakBytes, readWasmHeapBytes, TensorLedger } from './measure.js';
+import { createOptimizer, type Optimizer } from './optimizer.js';
 import { buildModel, variableFrom, type ComputeGrid, type TrainableModel } from './model.js';
 import { allFinite, LossScaler } from './precision/loss-scale.js';
 import { deriveSeed } from './random.js';
@@ -25,17 +26,6 @@ export function policyGrid(policy: Policy): ComputeGrid {
   return policy === 'mixed_float16' ? 'float16' : policy === 'mixed_bfloat16' ? 'bfloat16' : null;
 }
 
-export function createOptimizer(def: OptimizerDef): tf.Optimizer {
-  switch (def.name) {
-    case 'adam':
-      return tf.train.adam(def.learningRate);
-    case 'sgd':
-      return tf.train.sgd(def.learningRate);
-    case 'momentum':
-      return tf.train.momentum(def.learningRate, def.momentum);
-  }
-}
-
 /** Mean cross-entropy in fp32 (Keras computes the loss in float32 under every policy). */
 export function crossEntropy(output: tf.Tensor, oneHot: tf.Tensor, outputsProbabilities: boolean): tf.Scalar {
   if (!outputsProbabilities) return tf.losses.softmaxCrossEntropy(oneHot, output) as tf.Scalar;
@@ -49,7 +39,7 @@ export function crossEntropy(output: tf.Tensor, oneHot: tf.Tensor, outputsProbab
  */
 export class Trainer {
   readonly model: TrainableModel;
-  readonly optimizer: tf.Optimizer;
+  readonly optimizer: Optimizer;
   /** Persistent gradient sums, one per variable, only when accumulating (like Keras gradient-accumulation wrappers). */
   private accumulators: tf.Variable[] | null = null;
 
@@ -92,9 +82,7 @@ export class Trainer {
     const finalGrads = factor === 1 ? applied : applied.map((g) => tf.mul(g, factor));
     const isFinite = this.scaler.checksFiniteness ? allFinite(finalGrads) : true;
     if (this.scaler.update(isFinite).apply) {
-      const map: tf.NamedTensorMap = {};
-      variables.forEach((v, i) => (map[v.name] = finalGrads[i]!));
-      this.optimizer.applyGradients(map);
+      this.optimizer.apply(variables, finalGrads);
     }
     if (finalGrads !== applied) finalGrads.forEach((g) => g.dispose());
     if (k === 1) grads.forEach((g) => g.dispose());
