@@ -23,7 +23,7 @@ export async function loadAndPlan(args: string[], options: { maxRuns?: number } 
       const other = names.get(spec.name);
       if (other !== undefined) {
         const at = spec.locate(['name']);
-        throw new MpxError('SPEC_INVALID', `name "${spec.name}" is also used by ${other}; both would write results/${spec.name}.csv`, {
+        throw new MpxError('SPEC_INVALID', `name "${spec.name}" is also used by ${other}; both would write ${spec.name}.csv in the results directory`, {
           file,
           line: at?.line,
           col: at?.col,

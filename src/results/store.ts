@@ -119,6 +119,26 @@ function writeFileAtomic(path: string, content: string): void {
   }
 }
 
+/**
+ * Checks before any run starts that `dir` can hold results (creating it if needed, then writing and removing a probe
+ * file), so a bad `--results-dir` costs no training. Throws MpxError `RESULTS_IO`.
+ */
+export function assertResultsDirWritable(dir: string): void {
+  const probe = join(dir, `.mpx-probe-${randomBytes(4).toString('hex')}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileAtomic(probe, '');
+  } catch (error) {
+    throw error instanceof MpxError ? error : resultsIoError('write', dir, dir, error);
+  } finally {
+    try {
+      rmSync(probe, { force: true });
+    } catch {
+      // the probe was never created (dir is not a directory): the error above is the one to report
+    }
+  }
+}
+
 /** Makes the renames durable across a power loss. Best effort: some platforms cannot open a directory. */
 function syncDirectory(dir: string): void {
   let fd: number | undefined;

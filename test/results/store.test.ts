@@ -7,7 +7,7 @@ import { MpxError } from '../../src/errors.js';
 import { aggregateCells } from '../../src/results/aggregate.js';
 import { COLUMNS } from '../../src/results/columns.js';
 import { collectMetadata } from '../../src/results/metadata.js';
-import { readRunRecords, writeResults } from '../../src/results/store.js';
+import { assertResultsDirWritable, readRunRecords, writeResults } from '../../src/results/store.js';
 import { plan, records } from './fixture.js';
 
 const dirs: string[] = [];
@@ -103,6 +103,25 @@ describe('writeResults', () => {
     expect(error.code).toBe('RESULTS_IO');
     expect(error.file).toBe(join(dir, 'golden.csv'));
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('assertResultsDirWritable', () => {
+  it('creates a missing directory and leaves nothing in it', () => {
+    const dir = join(tempDir(), 'new', 'results');
+    assertResultsDirWritable(dir);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('gives RESULTS_IO with a hint when the path is a file or under one', () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    for (const dir of [file, join(file, 'sub')]) {
+      const error = errorOf(() => assertResultsDirWritable(dir));
+      expect(error.code).toBe('RESULTS_IO');
+      expect(error.file).toBe(dir);
+      expect(error.hint).toMatch(/is a file, not a directory/);
+    }
   });
 });
 

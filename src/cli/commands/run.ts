@@ -9,7 +9,7 @@ import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
 import { aggregateCells } from '../../results/aggregate.js';
 import { collectMetadata, readProvenance, type Provenance } from '../../results/metadata.js';
-import { writeResults } from '../../results/store.js';
+import { assertResultsDirWritable, writeResults } from '../../results/store.js';
 import { detectGpus, findTensorflowPackage } from '../../runner/devices.js';
 import { runAll } from '../../runner/pool.js';
 import { createProgress } from '../../runner/progress.js';
@@ -28,6 +28,7 @@ const WORKER_FILE = fileURLToPath(new URL('../../worker/main.js', import.meta.ur
 export async function runCommand(args: string[], options: RunCommandOptions): Promise<number> {
   const planned = await loadAndPlan(args, options);
   assertBackendsInstalled(planned);
+  assertResultsDirWritable(options.resultsDir);
   const jobs = options.jobs ?? (await defaultJobCount(planned));
   const provenance = await readProvenance(process.cwd());
   const versions = tfjsVersions();
