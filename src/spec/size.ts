@@ -1,0 +1,27 @@
+/** Byte sizes as people write them: `2GiB`, `512 MiB`, `1.5GB`, `1000000` (bytes). */
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+const SIZE_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i;
+
+/** Parses a byte size; returns null when the text is not one (callers word the error for their context). */
+export function parseByteSize(text: string | number): number | null {
+  if (typeof text === 'number') return Number.isSafeInteger(text) && text > 0 ? text : null;
+  const match = SIZE_PATTERN.exec(text);
+  if (!match) return null;
+  const factor = UNITS[(match[2] || 'b').toLowerCase()];
+  if (factor === undefined) return null;
+  const bytes = Math.round(Number(match[1]) * factor);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : null;
+}
+
+export const BYTE_SIZE_EXAMPLES = '2GiB, 512MiB, 1.5GB or a number of bytes';
