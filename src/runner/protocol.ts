@@ -40,6 +40,17 @@ export interface RunMeasurements {
   peakBytes: number;
   /** Live tensor bytes between updates (parameters, optimizer state, accumulators). */
   restingBytes: number;
+  /** Bytes per role at the moment of peakBytes (measured, fp32 graph). */
+  paramsBytes: number;
+  gradsBytes: number;
+  optimizerBytes: number;
+  accumulatorBytes: number;
+  /** Largest activation bytes (activations and activation gradients) at any moment of the update (measured). */
+  activationsPeakBytes: number;
+  /** Modelled: the peak the run's policy would hold (16-bit activations and weight copies at 2 bytes). */
+  peakModeledBytes: number;
+  /** Modelled: the largest activation bytes under the policy. */
+  activationsPeakModeledBytes: number;
   /** Peak resident set size of the worker process. */
   rssPeakBytes: number;
   /** Wasm linear memory size at the end (its high-water: wasm memory never shrinks); null on other backends. */
@@ -51,7 +62,15 @@ export type ChildMessage =
   | { mpx: typeof PROTOCOL_VERSION; type: 'progress'; step: number; totalSteps: number }
   | { mpx: typeof PROTOCOL_VERSION; type: 'result'; measurements: RunMeasurements }
   /** The child always answers, even when setup throws. `kind: 'oom'` = over the memory budget. */
-  | { mpx: typeof PROTOCOL_VERSION; type: 'failed'; kind: 'error' | 'oom'; message: string; backend: BackendName | null };
+  | {
+      mpx: typeof PROTOCOL_VERSION;
+      type: 'failed';
+      kind: 'error' | 'oom';
+      message: string;
+      backend: BackendName | null;
+      /** For `oom`: the bytes the run had reached (modelled policy bytes for a budget, else what the error said). */
+      reachedBytes?: number | null;
+    };
 
 export function isChildMessage(value: unknown): value is ChildMessage {
   return typeof value === 'object' && value !== null && (value as { mpx?: unknown }).mpx === PROTOCOL_VERSION;

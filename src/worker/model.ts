@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Activation, LayerDef, ModelDef } from '../spec/types.js';
 import { inferLayerShapes } from '../spec/model-shapes.js';
+import type { TensorLedger } from './measure.js';
 import { quantize } from './precision/quantize.js';
 import { createRandom, deriveSeed } from './random.js';
 
@@ -18,6 +19,14 @@ export interface ForwardOptions {
   grid: ComputeGrid;
   /** Seed of this micro-batch's dropout masks (non-zero: tfjs treats 0 as unseeded). */
   dropoutSeed: number;
+  /** When measuring memory: tag each layer's buffers, as the run's policy would hold them. */
+  memory?: MemoryAccounting;
+}
+
+export interface MemoryAccounting {
+  ledger: TensorLedger;
+  /** The policy computes in 16 bits (mixed_float16 / mixed_bfloat16). */
+  halfPrecision: boolean;
 }
 
 export interface TrainableModel {
@@ -103,10 +112,13 @@ function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, op
   let x = input;
   /** Whether x already lies on the compute grid (so casting it again would change nothing). */
   let onGrid = false;
+  /** Whether, under the policy being measured, x would already be a 16-bit tensor. */
+  let isHalfInModel = false;
   layers.forEach((layer, index) => {
     const grid = layer.dtype === 'float32' ? null : options.grid;
     const round = (t: tf.Tensor) => (grid ? quantize(t, grid) : t);
     const p = params[index]!;
+    if (options.memory) isHalfInModel = accountLayer(options.memory, index, layer, p, x, isHalfInModel);
     if (grid && !onGrid) x = round(x);
     switch (layer.type) {
       case 'dense':
@@ -138,6 +150,25 @@ function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, op
     onGrid = grid !== null;
   });
   return x;
+}
+
+/**
+ * Tags the buffers a layer is about to allocate, and adds the working copies Keras would make that the fp32 graph
+ * does not have: a 16-bit layer casts its fp32 input and its weights to 16 bits (kept until its backward pass); a
+ * float32 layer fed by a 16-bit one casts its input up. Returns whether the layer's output is 16-bit.
+ */
+function accountLayer(memory: MemoryAccounting, index: number, layer: LayerDef, p: LayerParams, x: tf.Tensor, isInputHalf: boolean): boolean {
+  const isHalf = memory.halfPrecision && layer.dtype !== 'float32';
+  const { ledger } = memory;
+  ledger.context = { role: 'activations', halfPrecision: isHalf, layer: index };
+  if (isHalf) {
+    if (!isInputHalf) ledger.addVirtual(index, 2 * x.size);
+    if (p.kernel) ledger.addVirtual(index, 2 * p.kernel.size);
+    if (p.bias) ledger.addVirtual(index, 2 * p.bias.size);
+  } else if (isInputHalf) {
+    ledger.addVirtual(index, 4 * x.size);
+  }
+  return isHalf;
 }
 
 function activate(x: tf.Tensor, activation: Activation): tf.Tensor {

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { OptimizerDef } from '../spec/types.js';
+import type { MemoryRole, TensorLedger } from './measure.js';
 
 /** Keras's default epsilon for Adam (`keras.optimizers.Adam(epsilon=1e-7)`). */
 const ADAM_EPSILON = 1e-7;
@@ -13,8 +14,14 @@ const ADAM_BETA_1 = 0.9;
 const ADAM_BETA_2 = 0.999;
 
 export interface Optimizer {
-  /** Applies one update; `grads[i]` belongs to `variables[i]`. Does not dispose the gradients. */
-  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[]): void;
+  /**
+   * Applies one update; `grads[i]` belongs to `variables[i]` and is multiplied by `gradientFactor` first (loss-scale
+   * and accumulation unscaling, done one variable at a time so no second set of gradients is ever alive). Does not
+   * dispose the gradients. With a ledger, new values are tagged as parameters / optimizer slots when assigned.
+   */
+  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], gradientFactor?: number, ledger?: TensorLedger): void;
+  /** The optimizer's slot variables (fp32 state kept between updates). */
+  slots(): tf.Variable[];
   dispose(): void;
 }
 
@@ -45,6 +52,10 @@ class Slots {
     return slot;
   }
 
+  all(): tf.Variable[] {
+    return [...this.byName.values()];
+  }
+
   dispose(): void {
     this.byName.forEach((slot) => slot.dispose());
     this.byName.clear();
@@ -52,16 +63,34 @@ class Slots {
 }
 
 /** Replaces a variable's value by `compute()`'s result without keeping an extra reference to the old buffer. */
-function assignFrom(variable: tf.Variable, compute: () => tf.Tensor): void {
+function assignFrom(variable: tf.Variable, compute: () => tf.Tensor, role: MemoryRole, ledger?: TensorLedger): void {
   const next = tf.tidy(compute);
   variable.assign(next);
   next.dispose();
+  ledger?.retag(variable, role);
+}
+
+/** Runs `update(g)` for each variable with its gradient times `factor`, freeing each scaled copy before the next. */
+function forEachScaled(
+  variables: readonly tf.Variable[],
+  grads: readonly tf.Tensor[],
+  factor: number,
+  update: (variable: tf.Variable, g: tf.Tensor) => void,
+): void {
+  variables.forEach((variable, i) => {
+    const g = factor === 1 ? grads[i]! : tf.mul(grads[i]!, factor);
+    update(variable, g);
+    if (g !== grads[i]) g.dispose();
+  });
 }
 
 class Sgd implements Optimizer {
   constructor(private readonly learningRate: number) {}
-  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[]): void {
-    variables.forEach((v, i) => assignFrom(v, () => tf.sub(v, tf.mul(grads[i]!, this.learningRate))));
+  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
+    forEachScaled(variables, grads, factor, (v, g) => assignFrom(v, () => tf.sub(v, tf.mul(g, this.learningRate)), 'parameters', ledger));
+  }
+  slots(): tf.Variable[] {
+    return [];
   }
   dispose(): void {}
 }
@@ -73,12 +102,15 @@ class Momentum implements Optimizer {
     private readonly learningRate: number,
     private readonly momentum: number,
   ) {}
-  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[]): void {
-    variables.forEach((v, i) => {
+  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
+    forEachScaled(variables, grads, factor, (v, g) => {
       const velocity = this.velocity.get(v);
-      assignFrom(velocity, () => tf.sub(tf.mul(velocity, this.momentum), tf.mul(grads[i]!, this.learningRate)));
-      assignFrom(v, () => tf.add(v, velocity));
+      assignFrom(velocity, () => tf.sub(tf.mul(velocity, this.momentum), tf.mul(g, this.learningRate)), 'optimizer', ledger);
+      assignFrom(v, () => tf.add(v, velocity), 'parameters', ledger);
     });
+  }
+  slots(): tf.Variable[] {
+    return this.velocity.all();
   }
   dispose(): void {
     this.velocity.dispose();
@@ -91,18 +123,20 @@ class Adam implements Optimizer {
   private readonly v = new Slots('v');
   private iterations = 0;
   constructor(private readonly learningRate: number) {}
-  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[]): void {
+  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
     this.iterations++;
     const t = this.iterations;
     const stepSize = (this.learningRate * Math.sqrt(1 - ADAM_BETA_2 ** t)) / (1 - ADAM_BETA_1 ** t);
-    variables.forEach((variable, i) => {
-      const g = grads[i]!;
+    forEachScaled(variables, grads, factor, (variable, g) => {
       const m = this.m.get(variable);
       const v = this.v.get(variable);
-      assignFrom(m, () => tf.add(tf.mul(m, ADAM_BETA_1), tf.mul(g, 1 - ADAM_BETA_1)));
-      assignFrom(v, () => tf.add(tf.mul(v, ADAM_BETA_2), tf.mul(tf.square(g), 1 - ADAM_BETA_2)));
-      assignFrom(variable, () => tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), ADAM_EPSILON)), stepSize)));
+      assignFrom(m, () => tf.add(tf.mul(m, ADAM_BETA_1), tf.mul(g, 1 - ADAM_BETA_1)), 'optimizer', ledger);
+      assignFrom(v, () => tf.add(tf.mul(v, ADAM_BETA_2), tf.mul(tf.square(g), 1 - ADAM_BETA_2)), 'optimizer', ledger);
+      assignFrom(variable, () => tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), ADAM_EPSILON)), stepSize)), 'parameters', ledger);
     });
+  }
+  slots(): tf.Variable[] {
+    return [...this.m.all(), ...this.v.all()];
   }
   dispose(): void {
     this.m.dispose();

@@ -7,15 +7,26 @@ import type { RunConfig } from '../matrix/types.js';
 import type { RunMeasurements } from '../runner/protocol.js';
 import type { BackendName, Policy } from '../spec/types.js';
 import { batchIndices, buildDataset, gatherBatch, type Dataset } from './data.js';
-import { readRssPeakBytes, readWasmHeapBytes, TensorLedger } from './measure.js';
+import {
+  readRssPeakBytes,
+  readWasmHeapBytes,
+  type AllocationContext,
+  type MemoryReport,
+  type MemoryRole,
+  type TensorLedger,
+} from './measure.js';
 import { createOptimizer, type Optimizer } from './optimizer.js';
-import { buildModel, variableFrom, type ComputeGrid, type TrainableModel } from './model.js';
+import { buildModel, variableFrom, type ComputeGrid, type MemoryAccounting, type TrainableModel } from './model.js';
 import { allFinite, LossScaler } from './precision/loss-scale.js';
 import { deriveSeed } from './random.js';
 
 /** Keras's epsilon for cross-entropy on probabilities (`backend.epsilon()`). */
 const PROBABILITY_EPSILON = 1e-7;
 const EVAL_CHUNK = 256;
+/** Input batches, labels and accumulation sums: held in fp32 under every policy. */
+const DATA_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null };
+/** Optimizer temporaries (new values before they are assigned): fp32. */
+const OPTIMIZER_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null };
 
 export interface TrainHooks {
   /** Awaited after every update, which also lets the event loop deliver IPC messages between updates. */
@@ -53,44 +64,66 @@ export class Trainer {
     this.optimizer = createOptimizer(run.train.optimizer);
   }
 
-  update(step: number): number {
+  /**
+   * One optimizer update over `accumulationSteps` micro-batches; returns its mean loss. With `memory`, every buffer
+   * is tagged for the ledger (data, per-layer activations, gradients, accumulators, optimizer).
+   */
+  update(step: number, memory: MemoryAccounting | null = null): number {
     const { accumulationSteps: k, microBatchSize } = this.run;
     const variables = this.model.variables;
     const scale = this.scaler.scale;
+    const ledger = memory?.ledger;
+    const inContext = <T>(context: AllocationContext, fn: () => T): T => (ledger ? ledger.withContext(context, fn) : fn());
+    const backward: AllocationContext = { role: 'activations', halfPrecision: memory?.halfPrecision ?? false, layer: null };
+    const loss: AllocationContext = { role: 'activations', halfPrecision: false, layer: this.run.model.layers.length };
     let lossSum = 0;
     let grads: tf.Tensor[] = [];
     for (let micro = 0; micro < k; micro++) {
       const batch = gatherBatch(this.dataset, batchIndices(this.dataset.trainY.length, step, micro, microBatchSize, k));
       const { value, grads: named } = tf.tidy(() => {
-        const xs = tf.tensor(batch.x, [microBatchSize, ...this.dataset.inputShape], 'float32');
-        const ys = tf.oneHot(tf.tensor1d(batch.y, 'int32'), this.dataset.classes);
+        const { xs, ys } = inContext(DATA_CONTEXT, () => ({
+          xs: tf.tensor(batch.x, [microBatchSize, ...this.dataset.inputShape], 'float32'),
+          ys: tf.oneHot(tf.tensor1d(batch.y, 'int32'), this.dataset.classes),
+        }));
         const dropoutSeed = deriveSeed(this.run.seed, `dropout/${step}/${micro}`);
-        return tf.variableGrads(() => {
-          const output = this.model.forward(xs, { training: true, grid: this.grid, dropoutSeed });
-          const loss = crossEntropy(output, ys, this.model.outputsProbabilities);
-          return scale === 1 ? loss : tf.mul(loss, scale);
-        }, variables);
+        return inContext(backward, () =>
+          tf.variableGrads(() => {
+            const output = this.model.forward(xs, { training: true, grid: this.grid, dropoutSeed, memory: memory ?? undefined });
+            return inContext(loss, () => {
+              const value = crossEntropy(output, ys, this.model.outputsProbabilities);
+              return scale === 1 ? value : tf.mul(value, scale);
+            });
+          }, variables),
+        );
       });
       lossSum += value.dataSync()[0]! / scale;
       value.dispose();
       grads = variables.map((v) => named[v.name]!);
-      if (k > 1) this.accumulate(grads, micro);
+      if (ledger) grads.forEach((g) => ledger.retag(g, 'gradients', true));
+      if (k > 1) inContext(DATA_CONTEXT, () => this.accumulate(grads, micro, ledger));
     }
-    // One fp32 update from the sum of the micro-batch gradients: divide by k (mean loss) and by the loss scale.
-    const factor = 1 / (k * scale);
-    const applied = this.accumulators ?? grads;
-    const finalGrads = factor === 1 ? applied : applied.map((g) => tf.mul(g, factor));
-    const isFinite = this.scaler.checksFiniteness ? allFinite(finalGrads) : true;
-    if (this.scaler.update(isFinite).apply) {
-      this.optimizer.apply(variables, finalGrads);
-    }
-    if (finalGrads !== applied) finalGrads.forEach((g) => g.dispose());
+    inContext(OPTIMIZER_CONTEXT, () => {
+      // One fp32 update from the sum of the micro-batch gradients, divided by k (mean loss) and by the loss scale
+      // inside the optimizer, one variable at a time. Scaled gradients are finite iff the unscaled ones are.
+      const summed = this.accumulators ?? grads;
+      const isFinite = this.scaler.checksFiniteness ? allFinite(summed) : true;
+      if (this.scaler.update(isFinite).apply) this.optimizer.apply(variables, summed, 1 / (k * scale), ledger);
+    });
     if (k === 1) grads.forEach((g) => g.dispose());
     return lossSum / k;
   }
 
+  /** Buffers kept between updates and their roles: where a measurement window starts. */
+  restingRoles(): Map<object, MemoryRole> {
+    const roles = new Map<object, MemoryRole>();
+    this.model.variables.forEach((v) => roles.set(v.dataId, 'parameters'));
+    this.optimizer.slots().forEach((v) => roles.set(v.dataId, 'optimizer'));
+    this.accumulators?.forEach((v) => roles.set(v.dataId, 'accumulators'));
+    return roles;
+  }
+
   /** Adds micro-batch gradients into the fp32 accumulators; the first micro-batch's gradients become the sum. */
-  private accumulate(grads: tf.Tensor[], micro: number): void {
+  private accumulate(grads: tf.Tensor[], micro: number, ledger: TensorLedger | undefined): void {
     if (!this.accumulators) {
       this.accumulators = grads.map((g, i) => variableFrom(tf.zerosLike(g), `${this.model.variables[i]!.name}/accumulator`, false));
     }
@@ -103,6 +136,7 @@ export class Trainer {
         sum.dispose(); // the variable now holds the buffer; drop the tensor's own reference
       }
       g.dispose();
+      ledger?.retag(acc, 'accumulators');
     });
   }
 
@@ -137,23 +171,32 @@ function median(values: number[]): number {
 }
 
 /**
- * Memory is measured on the fp32 graph, never on the emulated one (its rounding temporaries do not exist in a
- * real 16-bit graph): two fp32 updates from the initial weights, the second measured (optimizer slots exist then,
- * as in every later step); the trainer is then thrown away and training starts again from the same seed.
+ * Memory is measured on the fp32 graph, never on the emulated one (its rounding temporaries do not exist in a real
+ * 16-bit graph): two fp32 updates from the initial weights with the policy's loss scaling, the second measured
+ * (optimizer slots exist then, as in every later update); the policy's own memory is modelled from the same window.
+ * The trainer is then thrown away and training starts again from the same seed. A run whose modelled memory passes
+ * the budget stops here, before training (MemoryBudgetExceeded).
  */
-function measureFp32Update(run: RunConfig, dataset: Dataset, ledger: TensorLedger): { peakBytes: number; restingBytes: number } {
-  const trainer = new Trainer(run, dataset, null, new LossScaler('none'));
+export function measureMemory(run: RunConfig, dataset: Dataset, ledger: TensorLedger): MemoryReport {
+  const trainer = new Trainer(run, dataset, null, createScaler(run));
+  const memory: MemoryAccounting = { ledger, halfPrecision: policyGrid(run.policy) !== null };
   try {
-    trainer.update(0);
-    ledger.checkBudget();
-    const restingBytes = ledger.liveBytes;
-    ledger.resetPeak();
-    trainer.update(1);
-    ledger.checkBudget();
-    return { peakBytes: ledger.peakBytes, restingBytes };
+    let report: MemoryReport | null = null;
+    for (const step of [0, 1]) {
+      ledger.openWindow(trainer.restingRoles());
+      trainer.update(step, memory);
+      report = ledger.closeWindow();
+      ledger.checkBudget(report);
+    }
+    return report!;
   } finally {
+    if (ledger.isMeasuring) ledger.closeWindow();
     trainer.dispose();
   }
+}
+
+function createScaler(run: RunConfig): LossScaler {
+  return new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none');
 }
 
 export async function trainRun(
@@ -163,10 +206,10 @@ export async function trainRun(
   hooks: TrainHooks = {},
 ): Promise<RunMeasurements> {
   const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
-  const memory = measureFp32Update(run, dataset, ledger);
+  const memory = measureMemory(run, dataset, ledger);
 
   const grid = policyGrid(run.policy);
-  const scaler = new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none');
+  const scaler = createScaler(run);
   const trainer = new Trainer(run, dataset, grid, scaler);
   const { steps, warmupSteps } = run.train;
   const stepMs: number[] = [];
@@ -197,6 +240,13 @@ export async function trainRun(
     skippedSteps: scaler.skippedSteps,
     peakBytes: memory.peakBytes,
     restingBytes: memory.restingBytes,
+    paramsBytes: memory.peakByRole.parameters,
+    gradsBytes: memory.peakByRole.gradients,
+    optimizerBytes: memory.peakByRole.optimizer,
+    accumulatorBytes: memory.peakByRole.accumulators,
+    activationsPeakBytes: memory.activationsPeakBytes,
+    peakModeledBytes: memory.peakModeledBytes,
+    activationsPeakModeledBytes: memory.activationsPeakModeledBytes,
     rssPeakBytes: readRssPeakBytes(),
     wasmHeapBytes: readWasmHeapBytes(),
   };

@@ -87,12 +87,19 @@ for (const backend of ['wasm', 'cpu'] as const) {
       expect(Number.isFinite(m.finalLoss)).toBe(true);
     });
 
-    it('measures memory on the fp32 graph: the same peak under every policy', async () => {
-      const peaks = [];
-      for (const policy of ['float32', 'mixed_float16', 'mixed_bfloat16']) {
-        peaks.push((await trainRun(makeRun(tinySpec({ policy, steps: 3 })), backend, ledgerAttached())).peakBytes);
-      }
-      expect(new Set(peaks).size).toBe(1);
+    it('measures memory on the fp32 graph: bfloat16 measures as float32; loss scaling adds only bookkeeping', async () => {
+      const measure = async (policy: string) => trainRun(makeRun(tinySpec({ policy, steps: 3 })), backend, ledgerAttached());
+      const [f32, f16, bf16] = [await measure('float32'), await measure('mixed_float16'), await measure('mixed_bfloat16')];
+      expect(bf16.peakBytes).toBe(f32.peakBytes);
+      expect(bf16.restingBytes).toBe(f32.restingBytes);
+      expect(f16.restingBytes).toBe(f32.restingBytes);
+      // The finiteness check and the scaled loss: at most one copy of the largest variable plus a few scalars.
+      expect(f16.peakBytes - f32.peakBytes).toBeGreaterThanOrEqual(0);
+      expect(f16.peakBytes - f32.peakBytes).toBeLessThanOrEqual(4 * 64 * 32 + 64);
+      // For float32 the policy's model is the measurement itself.
+      expect(f32.peakModeledBytes).toBe(f32.peakBytes);
+      expect(f32.activationsPeakModeledBytes).toBe(f32.activationsPeakBytes);
+      expect(bf16.activationsPeakModeledBytes).toBeLessThan(bf16.activationsPeakBytes);
     });
   });
 }

@@ -121,15 +121,15 @@ export class LossScaler {
  * True when every element of every gradient is finite, with one device sync: each gradient becomes
  * sum(g * 0), which is 0 when g is finite and NaN as soon as one element is Infinity or NaN (0 * Inf =
  * NaN, and NaN survives sums). Unlike summing the gradients themselves, large finite values cannot
- * overflow into a false "non-finite". Two kernels per gradient (mul, sum), plus one addN.
+ * overflow into a false "non-finite". Two kernels per gradient (mul, sum), plus one addN. Each gradient's
+ * g * 0 is freed before the next is made, so the check never holds a second copy of all gradients.
  */
 export function allFinite(grads: readonly tf.Tensor[] | tf.NamedTensorMap): boolean {
   const list = Array.isArray(grads) ? (grads as readonly tf.Tensor[]) : Object.values(grads as tf.NamedTensorMap);
   if (list.length === 0) return true;
-  const total = tf.tidy(() => {
-    const partials = list.map((g) => tf.sum(tf.mul(g.dtype === 'float32' ? g : tf.cast(g, 'float32'), 0)));
-    return partials.length === 1 ? partials[0]! : tf.addN(partials);
-  });
+  const partials = list.map((g) => tf.tidy(() => tf.sum(tf.mul(g.dtype === 'float32' ? g : tf.cast(g, 'float32'), 0))));
+  const total = partials.length === 1 ? partials[0]! : tf.tidy(() => tf.addN(partials));
+  if (total !== partials[0]) partials.forEach((p) => p.dispose());
   try {
     return total.dataSync()[0] === 0;
   } finally {

@@ -1,0 +1,119 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startBackend } from '../../src/worker/backend.js';
+import { buildDataset } from '../../src/worker/data.js';
+import { TensorLedger, type MemoryReport } from '../../src/worker/measure.js';
+import { measureMemory } from '../../src/worker/train.js';
+import { makeRun } from './make-run.js';
+
+/** A 64-32-32-4 MLP: P = 64·32+32 + 32·32+32 + 32·4+4 = 3,268 parameters. */
+const P = 64 * 32 + 32 + 32 * 32 + 32 + 32 * 4 + 4;
+
+function spec(o: { policy?: string; batchSize?: number; accumulationSteps?: number; optimizer?: string; model?: string }): string {
+  return `
+name: m
+seed: 3
+data: { kind: synthetic, samples: 4096, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0, optimizer: { name: ${o.optimizer ?? 'adam'} } }
+models:
+  mlp: { preset: mlp, input: [64], hidden: [32, 32], classes: 4 }
+  cnn: { preset: cnn, input: [16, 16, 1], filters: [4, 8], kernelSize: 3, dense: [16], classes: 4 }
+matrix:
+  model: [${o.model ?? 'mlp'}]
+  batchSize: [${o.batchSize ?? 4}]
+  policy: [${o.policy ?? 'float32'}]
+  accumulationSteps: [${o.accumulationSteps ?? 1}]
+`;
+}
+
+let ledger: TensorLedger;
+function measure(o: Parameters<typeof spec>[0]): MemoryReport {
+  const run = makeRun(spec(o));
+  const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+  return measureMemory(run, dataset, ledger);
+}
+
+describe('memory anatomy on the fp32 ledger (wasm)', () => {
+  beforeAll(async () => {
+    await startBackend('wasm');
+    ledger = new TensorLedger();
+    ledger.attach();
+  });
+
+  const policies = ['float32', 'mixed_float16', 'mixed_bfloat16'];
+
+  it('Adam on an MLP: params 4P, grads 4P, optimizer 8P, resting 12P under every policy', () => {
+    for (const policy of policies) {
+      const r = measure({ policy, batchSize: 8 });
+      expect(r.peakByRole.parameters).toBe(4 * P);
+      expect(r.peakByRole.gradients).toBe(4 * P);
+      expect(r.peakByRole.optimizer).toBe(8 * P);
+      expect(r.peakByRole.accumulators).toBe(0);
+      expect(r.restingBytes).toBe(12 * P);
+    }
+  });
+
+  it('accumulation adds exactly 4P of fp32 accumulators, whatever k is', () => {
+    const base = measure({ batchSize: 16 });
+    for (const k of [2, 4, 8]) {
+      const r = measure({ batchSize: 16, accumulationSteps: k });
+      expect(r.peakByRole.accumulators).toBe(4 * P);
+      expect(r.restingBytes - base.restingBytes).toBe(4 * P);
+    }
+  });
+
+  it('SGD without momentum holds no optimizer bytes; momentum holds 4P', () => {
+    const sgd = measure({ optimizer: 'sgd' });
+    expect(sgd.peakByRole.optimizer).toBe(0);
+    expect(sgd.restingBytes).toBe(4 * P);
+    expect(measure({ optimizer: 'momentum' }).restingBytes).toBe(8 * P);
+  });
+
+  it('peak grows linearly with batch size', () => {
+    for (const model of ['mlp', 'cnn']) {
+      const peaks = [64, 128, 192, 256].map((b) => measure({ model, batchSize: b }).peakBytes);
+      const steps = peaks.slice(1).map((peak, i) => peak - peaks[i]!);
+      expect(steps[0]).toBeGreaterThan(0);
+      for (const step of steps) expect(Math.abs(step - steps[0]!) / steps[0]!).toBeLessThan(0.01);
+    }
+  });
+
+  it('modelled activation slope: mixed/float32 in [0.5, 0.65], equal for fp16 and bf16', () => {
+    for (const model of ['mlp', 'cnn']) {
+      const slope = (policy: string) => {
+        const small = measure({ model, policy, batchSize: 128 });
+        const large = measure({ model, policy, batchSize: 256 });
+        return (large.activationsPeakModeledBytes - small.activationsPeakModeledBytes) / 128;
+      };
+      const [f32, f16, bf16] = policies.map(slope) as [number, number, number];
+      expect(f16 / f32).toBeGreaterThanOrEqual(0.5);
+      expect(f16 / f32).toBeLessThanOrEqual(0.65);
+      expect(bf16).toBe(f16);
+    }
+  });
+
+  it('float32: the modelled peak is the measured peak', () => {
+    for (const model of ['mlp', 'cnn']) {
+      const r = measure({ model, batchSize: 32 });
+      expect(r.peakModeledBytes).toBe(r.peakBytes);
+      expect(r.activationsPeakModeledBytes).toBe(r.activationsPeakBytes);
+    }
+  });
+
+  it('peak at (batch b, accumulation k) is the peak at (b/k, 1) plus 4P of accumulators', () => {
+    for (const model of ['mlp', 'cnn']) {
+      const params = measure({ model }).peakByRole.parameters; // 4 bytes per parameter
+      const split = measure({ model, batchSize: 256, accumulationSteps: 4 });
+      const micro = measure({ model, batchSize: 64 });
+      expect(Math.abs(split.peakBytes - (micro.peakBytes + params)) / micro.peakBytes).toBeLessThan(0.01);
+    }
+  });
+
+  it('a run over its memory budget stops with the bytes it reached', () => {
+    const run = makeRun(spec({ model: 'cnn', batchSize: 256, policy: 'mixed_float16' }));
+    const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+    const tight = new TensorLedger(1_000_000);
+    tight.attach();
+    expect(() => measureMemory(run, dataset, tight)).toThrow(/above the memory budget of 1000000 bytes/);
+    ledger.attach(); // the other tests' ledger counts again
+  });
+});
