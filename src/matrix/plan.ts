@@ -79,6 +79,7 @@ export function planRuns(spec: ExperimentSpec, options: PlanOptions = {}): Plan 
         batchSize: axes.batchSize,
         microBatchSize,
         accumulationSteps: axes.accumulationSteps,
+        memoryLimitBytes: spec.memoryLimitBytes,
       });
     }
   });

@@ -27,6 +27,11 @@ export interface RunConfig {
   batchSize: number;
   microBatchSize: number;
   accumulationSteps: number;
+  /**
+   * Memory budget for the policy's (modelled) bytes, from the spec's `memoryLimit`; null = none. Not part of the run
+   * id: it decides whether a run stops as `oom`, not what an ok run measures.
+   */
+  memoryLimitBytes: number | null;
 }
 
 export interface Plan {

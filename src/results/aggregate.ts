@@ -55,10 +55,21 @@ export interface ResultRow {
   evalAccuracy: number | null;
   lossScaleFinal: number | null;
   skippedSteps: number | null;
+  paramsBytes: number | null;
+  gradsBytes: number | null;
+  optimizerBytes: number | null;
+  accumulatorBytes: number | null;
+  activationsPeakBytes: number | null;
   peakBytes: number | null;
   restingBytes: number | null;
+  peakModeledBytes: number | null;
+  activationsPeakModeledBytes: number | null;
   rssPeakBytes: number | null;
   wasmHeapBytes: number | null;
+  /** Median over ok repeats of the sampled GPU peak; null when no GPU was sampled. */
+  gpuPeakBytes: number | null;
+  /** Median over oom repeats of the bytes reached when they stopped; null when no repeat ran out of memory. */
+  oomReachedBytes: number | null;
 }
 
 /**
@@ -123,10 +134,19 @@ export function aggregateCells(plan: Plan, records: readonly RunRecord[]): Resul
       evalAccuracy: pick('evalAccuracy'),
       lossScaleFinal: pick('lossScaleFinal'),
       skippedSteps: pick('skippedSteps'),
+      paramsBytes: pick('paramsBytes'),
+      gradsBytes: pick('gradsBytes'),
+      optimizerBytes: pick('optimizerBytes'),
+      accumulatorBytes: pick('accumulatorBytes'),
+      activationsPeakBytes: pick('activationsPeakBytes'),
       peakBytes: pick('peakBytes'),
       restingBytes: pick('restingBytes'),
+      peakModeledBytes: pick('peakModeledBytes'),
+      activationsPeakModeledBytes: pick('activationsPeakModeledBytes'),
       rssPeakBytes: pick('rssPeakBytes'),
       wasmHeapBytes: pick('wasmHeapBytes'),
+      gpuPeakBytes: median(cellRecords.flatMap((r) => (r.status === 'ok' ? nonNull(r.gpuPeakBytes ?? null) : []))),
+      oomReachedBytes: median(cellRecords.flatMap((r) => (r.status === 'oom' ? nonNull(r.reachedBytes ?? null) : []))),
     });
   }
   return rows;

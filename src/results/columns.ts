@@ -8,7 +8,7 @@ import type { ResultRow } from './aggregate.js';
 /**
  * - `axis`: identifies the cell (a matrix axis, or derived from axes only);
  * - `measured`: observed while the runs trained; varies between repeats and machines;
- * - `modelled`: computed by a formula rather than observed (none yet; kept for estimates such as 16-bit bytes);
+ * - `modelled`: computed from measurements by a documented model rather than observed (the policy's 16-bit bytes);
  * - `info`: bookkeeping and context (ids, status, backend, counts).
  */
 export type ColumnKind = 'axis' | 'measured' | 'modelled' | 'info';
@@ -84,10 +84,19 @@ export const COLUMNS: readonly Column[] = [
   column('eval_accuracy', 'fraction', 'measured', 'Accuracy on the held-out split (0..1), median over ok repeats.', (r) => r.evalAccuracy, RATIO),
   column('loss_scale_final', '', 'measured', 'Loss-scale factor at the end of training, median over ok repeats; empty when the policy uses no loss scaling.', (r) => r.lossScaleFinal, LOSS),
   column('skipped_steps', 'steps', 'measured', 'Updates skipped because gradients were not finite (dynamic loss scaling), median over ok repeats.', (r) => r.skippedSteps),
-  column('peak_bytes', 'bytes', 'measured', 'Peak live tensor bytes (deduplicated by buffer) during one training update, median over ok repeats. Measured on the fp32 graph: an emulated 16-bit policy keeps fp32 tensors, so this is not what native 16-bit tensors would take.', (r) => r.peakBytes),
-  column('resting_bytes', 'bytes', 'measured', 'Live tensor bytes between updates (parameters, optimizer state, accumulators), median over ok repeats; fp32 graph as for peak_bytes.', (r) => r.restingBytes),
+  column('params_bytes', 'bytes', 'measured', 'Parameter buffers at the moment of peak_bytes (fp32 graph; 4 bytes per parameter under every policy: Keras keeps fp32 master weights).', (r) => r.paramsBytes),
+  column('grads_bytes', 'bytes', 'measured', 'Weight-gradient buffers at the moment of peak_bytes (fp32 graph).', (r) => r.gradsBytes),
+  column('optimizer_bytes', 'bytes', 'measured', 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32 graph).', (r) => r.optimizerBytes),
+  column('accumulator_bytes', 'bytes', 'measured', 'fp32 gradient accumulators (only with accumulation_steps > 1) at the moment of peak_bytes.', (r) => r.accumulatorBytes),
+  column('activations_peak_bytes', 'bytes', 'measured', 'Largest bytes of activations and activation gradients at any moment of the update (fp32 graph).', (r) => r.activationsPeakBytes),
+  column('peak_bytes', 'bytes', 'measured', 'Peak live tensor bytes (deduplicated by buffer) during one training update, median over ok repeats. Measured on the fp32 graph under every policy: emulation keeps fp32 tensors, so this is not what the policy would hold (see peak_modeled_bytes).', (r) => r.peakBytes),
+  column('resting_bytes', 'bytes', 'measured', 'Live tensor bytes between updates (parameters, optimizer slots, accumulators), fp32 graph.', (r) => r.restingBytes),
+  column('peak_modeled_bytes', 'bytes', 'modelled', 'Peak the policy would hold, replayed from the same update: 16-bit activations, activation gradients and the 16-bit copies of weights and inputs (kept from a layer\'s forward to its backward) at 2 bytes; fp32 weights, gradients, optimizer slots, accumulators, float32 layers and the loss at 4. Equals peak_bytes for float32.', (r) => r.peakModeledBytes),
+  column('activations_peak_modeled_bytes', 'bytes', 'modelled', 'Largest activation bytes under the policy (as peak_modeled_bytes counts them), at any moment of the update.', (r) => r.activationsPeakModeledBytes),
   column('rss_peak_bytes', 'bytes', 'measured', 'Peak resident set size of the worker process, median over ok repeats (includes the runtime, not just tensors).', (r) => r.rssPeakBytes),
   column('wasm_heap_bytes', 'bytes', 'measured', 'Wasm linear memory at the end (its high-water mark: it never shrinks), median over ok repeats; empty when not on wasm.', (r) => r.wasmHeapBytes),
+  column('gpu_peak_bytes', 'bytes', 'measured', 'Peak GPU memory of the worker process, sampled with nvidia-smi every 0.5 s (workers run with TF_FORCE_GPU_ALLOW_GROWTH=true); empty when no GPU was sampled.', (r) => r.gpuPeakBytes),
+  column('oom_reached_bytes', 'bytes', 'info', 'For status oom: the bytes a run had reached when it stopped (the policy\'s modelled bytes for a memoryLimit budget, measured bytes for a real allocation failure); empty otherwise.', (r) => r.oomReachedBytes),
 ];
 
 /** The column reference for the README: a Markdown table generated from `COLUMNS`. */

@@ -96,4 +96,8 @@ export interface RunRecord {
   /** Wall time from spawn to exit. */
   wallMs: number;
   measurements: RunMeasurements | null;
+  /** For status `oom`: the bytes the run had reached when it stopped (see the reason for which figure). */
+  reachedBytes: number | null;
+  /** Peak GPU memory of the worker process sampled with nvidia-smi; null when no GPU was sampled. */
+  gpuPeakBytes: number | null;
 }

@@ -6,6 +6,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { execaNode } from 'execa';
 import type { RunConfig } from '../matrix/types.js';
+import type { GpuMemorySampler } from './gpu-memory.js';
 import type { BackendName } from '../spec/types.js';
 import {
   PROTOCOL_VERSION,
@@ -34,7 +35,12 @@ export interface SpawnOptions {
   nodeOptions?: string[];
   /** Called for every `progress` message. */
   onProgress?: (run: RunConfig, step: number, totalSteps: number) => void;
+  /** Samples the worker's GPU memory while it runs (see gpu-memory.ts); absent = no GPU to sample. */
+  sampleGpuMemory?: (pid: number) => GpuMemorySampler;
 }
+
+/** What V8 prints when it aborts on a full heap. */
+const V8_HEAP_OOM = /JavaScript heap out of memory|Reached heap limit/;
 
 /** After `result`/`failed` the worker is sent `stop`; one still alive this much later is killed. */
 const STOP_GRACE_MS = 5_000;
@@ -78,6 +84,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
 
   const pid = subprocess.pid;
   if (isDetached && pid !== undefined) trackGroup(pid);
+  const gpuSampler = pid !== undefined ? options.sampleGpuMemory?.(pid) : undefined;
   // The moment the worker exits, whatever it left behind in its group dies with it (a grandchild holding the stderr
   // pipe open would otherwise also keep execa waiting).
   subprocess.once('exit', () => {
@@ -128,10 +135,17 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   const result = await subprocess;
   await messages;
   clearTimeout(stopTimer);
+  const gpuPeakBytes = gpuSampler ? await gpuSampler.stop() : null;
   if (isDetached && pid !== undefined) untrackGroup(pid);
 
   const wallMs = Math.round(result.durationMs ?? performance.now() - startedAtMs);
-  const record = (status: RunStatus, reason: string | null, backend: BackendName | null, measurements: RunMeasurements | null = null): RunRecord => ({
+  const record = (
+    status: RunStatus,
+    reason: string | null,
+    backend: BackendName | null,
+    measurements: RunMeasurements | null = null,
+    reachedBytes: number | null = null,
+  ): RunRecord => ({
     runId: run.runId,
     cellId: run.cellId,
     cellIndex: run.cellIndex,
@@ -141,12 +155,17 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
     backend,
     wallMs,
     measurements,
+    reachedBytes,
+    gpuPeakBytes,
   });
 
   // An answer wins over how the process ended afterwards: the work was done.
   const { answer, phase, lastStep, readyBackend, protocolMismatch } = state;
   if (answer?.type === 'result') return record('ok', null, answer.measurements.backend, answer.measurements);
-  if (answer?.type === 'failed') return record(answer.kind === 'oom' ? 'oom' : 'failed', oneLine(answer.message), answer.backend ?? readyBackend);
+  if (answer?.type === 'failed') {
+    const isOom = answer.kind === 'oom';
+    return record(isOom ? 'oom' : 'failed', oneLine(answer.message), answer.backend ?? readyBackend, null, isOom ? (answer.reachedBytes ?? null) : null);
+  }
 
   const during = `during ${phase}${lastStep && phase === 'training' ? ` (step ${lastStep.step}/${lastStep.totalSteps})` : ''}`;
   const stderr = summarizeStderr(stderrTail.text());
@@ -166,6 +185,10 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
     return record('crashed', withStderr(`worker could not start: ${oneLine(result.shortMessage ?? 'unknown error')}`), null);
   }
   const how = result.signal !== undefined ? `signal ${result.signal}` : result.exitCode === 0 ? 'exit code 0 without a result' : `exit code ${result.exitCode}`;
+  // V8 aborts the process when its JavaScript heap is full: an out-of-memory answer, not a crash of mpx's making.
+  if (V8_HEAP_OOM.test(stderrTail.text())) {
+    return record('oom', withStderr(`worker ran out of JavaScript heap (${how}) ${during}`), readyBackend);
+  }
   return record('crashed', withStderr(`worker exited unexpectedly (${how}) ${during}`), readyBackend);
 }
 

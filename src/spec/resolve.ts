@@ -2,6 +2,7 @@
  * Turns schema-valid spec data into an ExperimentSpec: fills every default, expands model presets into layer lists,
  * and checks what the schema cannot (shapes, cross-field rules, model names). Reports every problem at once.
  */
+import { parseByteSize } from './size.js';
 import type { MpxError } from '../errors.js';
 import { formatShape, inferLayerShapes, inferShapes, ModelShapeError } from './model-shapes.js';
 import {
@@ -102,6 +103,7 @@ interface RawSpec {
   defaults?: Partial<CellAxes>;
   matrix: Partial<Record<Axis, unknown[]>> & { include?: MatrixEntry[]; exclude?: MatrixEntry[] };
   maxRuns?: number;
+  memoryLimit?: number | string;
 }
 
 export interface ResolveContext {
@@ -190,6 +192,8 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
     defaults,
     matrix,
     maxRuns: raw.maxRuns ?? SPEC_DEFAULTS.maxRuns,
+    // The schema admits only parseable sizes, so null here means "no budget".
+    memoryLimitBytes: raw.memoryLimit === undefined ? null : parseByteSize(raw.memoryLimit),
     locate: context.locate,
   };
 }

@@ -142,5 +142,7 @@ export interface ExperimentSpec {
   matrix: MatrixDef;
   /** Largest number of runs (cells × repeats) allowed without `--max-runs`. */
   maxRuns: number;
+  /** Budget for the policy's modelled peak bytes per run (`memoryLimit`); null = none. */
+  memoryLimitBytes: number | null;
   locate: Locate;
 }

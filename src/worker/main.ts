@@ -5,7 +5,7 @@
 import { getOneMessage, sendMessage } from 'execa';
 import { isParentMessage, PROTOCOL_VERSION, type ChildMessage } from '../runner/protocol.js';
 import type { BackendName } from '../spec/types.js';
-import { MemoryBudgetExceeded, TensorLedger } from './measure.js';
+import { isOutOfMemoryError, MemoryBudgetExceeded, TensorLedger } from './measure.js';
 
 async function send(message: ChildMessage): Promise<void> {
   await sendMessage(message);
@@ -18,22 +18,30 @@ async function main(): Promise<void> {
   }
   const { run, options } = message;
   let backend: BackendName | null = null;
+  let ledger: TensorLedger | null = null;
   try {
     // Loaded after the message arrives so that a broken tfjs install is reported as a failed run, not a crash.
     const { startBackend } = await import('./backend.js');
     const { trainRun } = await import('./train.js');
     backend = (await startBackend(run.backend)).name;
     await send({ mpx: PROTOCOL_VERSION, type: 'ready', backend, pid: process.pid });
-    const ledger = new TensorLedger(options.memoryLimitBytes);
+    ledger = new TensorLedger(options.memoryLimitBytes ?? run.memoryLimitBytes);
     ledger.attach();
     const measurements = await trainRun(run, backend, ledger, {
       onProgress: (step, totalSteps) => send({ mpx: PROTOCOL_VERSION, type: 'progress', step, totalSteps }),
     });
     await send({ mpx: PROTOCOL_VERSION, type: 'result', measurements });
   } catch (error) {
-    const kind = error instanceof MemoryBudgetExceeded ? 'oom' : 'error';
     const text = error instanceof Error ? error.message : String(error);
-    await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind, message: text, backend });
+    if (error instanceof MemoryBudgetExceeded) {
+      await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'oom', message: text, backend, reachedBytes: error.reachedBytes });
+    } else if (isOutOfMemoryError(text)) {
+      const reached = ledger?.peakBytes ?? null;
+      const message = `out of memory: ${text}${reached === null ? '' : ` (measured tensor bytes had reached ${reached})`}`;
+      await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'oom', message, backend, reachedBytes: reached });
+    } else {
+      await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'error', message: text, backend });
+    }
   }
 }
 

@@ -378,6 +378,16 @@ function bufferBytes(info: BufferInfo): number {
   return 0;
 }
 
+/**
+ * A real allocation failure: TensorFlow's "OOM when allocating tensor" / ResourceExhaustedError (GPU or host), the
+ * wasm heap failing to grow past its 4 GiB limit, or a JS typed array that cannot be allocated.
+ */
+export function isOutOfMemoryError(message: string): boolean {
+  return /OOM when allocating|ResourceExhausted|out of memory|Cannot enlarge memory|Aborted\(OOM\)|Array buffer allocation failed|Maximum memory size exceeded/i.test(
+    message,
+  );
+}
+
 /** Peak resident set size of this process so far (getrusage maxrss, reported in KiB on Linux). */
 export function readRssPeakBytes(): number {
   return process.resourceUsage().maxRSS * 1024;

@@ -10,13 +10,17 @@ describe('COLUMNS', () => {
       'cell', 'cell_id', 'model', 'batch_size', 'micro_batch_size', 'policy', 'accumulation_steps', 'backend',
       'precision', 'status', 'runs_ok', 'reason', 'params', 'step_ms', 'step_ms_spread', 'samples_per_s',
       'initial_loss', 'final_loss', 'final_loss_spread', 'eval_accuracy', 'loss_scale_final', 'skipped_steps',
-      'peak_bytes', 'resting_bytes', 'rss_peak_bytes', 'wasm_heap_bytes',
+      'params_bytes', 'grads_bytes', 'optimizer_bytes', 'accumulator_bytes', 'activations_peak_bytes', 'peak_bytes',
+      'resting_bytes', 'peak_modeled_bytes', 'activations_peak_modeled_bytes', 'rss_peak_bytes', 'wasm_heap_bytes',
+      'gpu_peak_bytes', 'oom_reached_bytes',
     ]);
   });
 
   it('documents every column', () => {
     for (const c of COLUMNS) expect(c.description.length, c.name).toBeGreaterThan(10);
     expect(COLUMNS.find((c) => c.name === 'peak_bytes')?.description).toMatch(/fp32 graph/);
+    // Never present a modelled number as a measurement.
+    for (const c of COLUMNS) expect(c.kind === 'modelled', c.name).toBe(c.name.includes('modeled'));
   });
 });
 

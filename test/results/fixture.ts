@@ -63,8 +63,15 @@ function measured(overrides: Partial<RunMeasurements>): RunMeasurements {
     evalAccuracy: 0.875,
     lossScaleFinal: null,
     skippedSteps: 0,
+    paramsBytes: 2_678_824,
+    gradsBytes: 2_678_824,
+    optimizerBytes: 5_357_648,
+    accumulatorBytes: 0,
+    activationsPeakBytes: 384_000,
     peakBytes: 8_421_376,
     restingBytes: 8_036_352,
+    peakModeledBytes: 8_229_376,
+    activationsPeakModeledBytes: 192_000,
     rssPeakBytes: 187_654_144,
     wasmHeapBytes: null,
     ...overrides,
@@ -75,7 +82,7 @@ function record(
   cellIndex: number,
   repeat: number,
   status: RunStatus,
-  options: { backend?: BackendName | null; reason?: string; m?: Partial<RunMeasurements> } = {},
+  options: { backend?: BackendName | null; reason?: string; m?: Partial<RunMeasurements>; reachedBytes?: number; gpuPeakBytes?: number } = {},
 ): RunRecord {
   const cell = cells[cellIndex]!;
   const backend = options.backend === undefined ? 'cpu' : options.backend;
@@ -89,6 +96,8 @@ function record(
     backend,
     wallMs: 1000 + cellIndex * 10 + repeat,
     measurements: status === 'ok' ? measured({ ...(backend ? { backend } : {}), ...options.m }) : null,
+    reachedBytes: options.reachedBytes ?? null,
+    gpuPeakBytes: options.gpuPeakBytes ?? null,
   };
 }
 
@@ -113,7 +122,7 @@ export const records: RunRecord[] = [
     }),
   ),
   // 2: one repeat failed (reason with comma, quotes and a stack), backends disagree.
-  record(2, 0, 'ok', { backend: 'tensorflow', m: { stepMsMedian: 8.000123, lossScaleFinal: 65536 } }),
+  record(2, 0, 'ok', { backend: 'tensorflow', gpuPeakBytes: 1_048_576_000, m: { stepMsMedian: 8.000123, lossScaleFinal: 65536 } }),
   record(2, 1, 'failed', {
     backend: 'cpu',
     reason: 'Error: Kernel "Cast" not registered for backend cpu, dtype float16\n    at runKernel (engine.js:1)',
@@ -122,9 +131,9 @@ export const records: RunRecord[] = [
   // 3: every repeat timed out.
   ...[0, 1, 2].map((repeat) => record(3, repeat, 'timeout', { reason: 'no result within 60 s (step 4/10)' })),
   // 4: over the memory budget twice, one ok.
-  record(4, 0, 'oom', { reason: 'measured 2.1 GiB > budget 2 GiB at step 1' }),
+  record(4, 0, 'oom', { reason: 'measured 2.1 GiB > budget 2 GiB at step 1', reachedBytes: 2_254_857_830 }),
   record(4, 1, 'ok', { m: { precision: 'emulated', peakBytes: 2_000_000_000, initialLoss: 2.30258, finalLoss: 1.9 } }),
-  record(4, 2, 'oom', { reason: 'measured 2.2 GiB > budget 2 GiB at step 1' }),
+  record(4, 2, 'oom', { reason: 'measured 2.2 GiB > budget 2 GiB at step 1', reachedBytes: 2_362_232_012 }),
   // 5: crashed, oom and timeout: crashed is the worst.
   record(5, 0, 'oom', { reason: 'over budget' }),
   record(5, 1, 'crashed', { backend: null, reason: 'Worker exited unexpectedly with signal SIGSEGV during setup' }),

@@ -84,7 +84,32 @@ describe('runInWorker', () => {
     expect(failed).toMatchObject({ status: 'failed', reason: 'conv2d: input rank 2 is not 4', backend: 'tensorflow', measurements: null });
 
     const oom = await runInWorker(makeRun('oom'), { workerFile: fakeWorker('oom'), memoryLimitBytes: 1024 });
-    expect(oom).toMatchObject({ status: 'oom', reason: 'peak 2147483648 bytes is over the memory limit of 1024 bytes', backend: 'cpu' });
+    expect(oom).toMatchObject({
+      status: 'oom',
+      reason: 'peak 2147483648 bytes is over the memory limit of 1024 bytes',
+      backend: 'cpu',
+      reachedBytes: 2147483648,
+    });
+  });
+
+  it('records a worker that V8 aborts on a full JavaScript heap as oom, not crashed', async () => {
+    const record = await runInWorker(makeRun('heap'), { workerFile: fakeWorker('heap-oom') });
+    expect(record.status).toBe('oom');
+    expect(record.reason).toMatch(/^worker ran out of JavaScript heap \(signal SIGABRT\) during setup; last stderr: .*JavaScript heap out of memory/);
+  });
+
+  it('samples GPU memory while the worker runs, and leaves it null without a sampler', async () => {
+    let sampledPid: number | undefined;
+    const record = await runInWorker(makeRun('gpu'), {
+      workerFile: fakeWorker('ok'),
+      sampleGpuMemory: (pid) => {
+        sampledPid = pid;
+        return { stop: async () => 512 * 1024 * 1024 };
+      },
+    });
+    expect(sampledPid).toBeGreaterThan(0);
+    expect(record.gpuPeakBytes).toBe(512 * 1024 * 1024);
+    expect((await runInWorker(makeRun('cpu'), { workerFile: fakeWorker('ok') })).gpuPeakBytes).toBeNull();
 
     const setup = await runInWorker(makeRun('setup'), { workerFile: fakeWorker('setup-throws') });
     expect(setup).toMatchObject({ status: 'failed', reason: 'Cannot find module @tensorflow/tfjs-node', backend: null });
