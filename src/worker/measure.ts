@@ -199,6 +199,16 @@ export class TensorLedger {
     });
   }
 
+  /** The backward pass is over: the 16-bit working copies of every layer are gone. */
+  endBackward(): void {
+    if (!this.window) return;
+    for (const v of this.virtuals) {
+      this.window.log.push({ kind: 'free', record: v.record });
+      this.window.lowerBoundModeled -= v.record.bytes;
+    }
+    this.virtuals = [];
+  }
+
   /** Closes the window and replays its log into the report. */
   closeWindow(): MemoryReport {
     const window = this.window;

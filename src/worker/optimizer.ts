@@ -15,9 +15,10 @@ const ADAM_BETA_2 = 0.999;
 
 export interface Optimizer {
   /**
-   * Applies one update; `grads[i]` belongs to `variables[i]` and is multiplied by `gradientFactor` first (loss-scale
-   * and accumulation unscaling, done one variable at a time so no second set of gradients is ever alive). Does not
-   * dispose the gradients. With a ledger, new values are tagged as parameters / optimizer slots when assigned.
+   * Applies one update; `grads[i]` belongs to `variables[i]` and counts `gradientFactor` times (loss-scale and
+   * accumulation unscaling, folded into the update's scalar coefficients so no unscaled copy of a gradient is ever
+   * made). Does not dispose the gradients. With a ledger, new values are tagged as parameters / optimizer slots when
+   * assigned.
    */
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], gradientFactor?: number, ledger?: TensorLedger): void;
   /** The optimizer's slot variables (fp32 state kept between updates). */
@@ -70,24 +71,13 @@ function assignFrom(variable: tf.Variable, compute: () => tf.Tensor, role: Memor
   ledger?.retag(variable, role);
 }
 
-/** Runs `update(g)` for each variable with its gradient times `factor`, freeing each scaled copy before the next. */
-function forEachScaled(
-  variables: readonly tf.Variable[],
-  grads: readonly tf.Tensor[],
-  factor: number,
-  update: (variable: tf.Variable, g: tf.Tensor) => void,
-): void {
-  variables.forEach((variable, i) => {
-    const g = factor === 1 ? grads[i]! : tf.mul(grads[i]!, factor);
-    update(variable, g);
-    if (g !== grads[i]) g.dispose();
-  });
-}
+
 
 class Sgd implements Optimizer {
   constructor(private readonly learningRate: number) {}
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
-    forEachScaled(variables, grads, factor, (v, g) => assignFrom(v, () => tf.sub(v, tf.mul(g, this.learningRate)), 'parameters', ledger));
+    const rate = this.learningRate * factor;
+    variables.forEach((v, i) => assignFrom(v, () => tf.sub(v, tf.mul(grads[i]!, rate)), 'parameters', ledger));
   }
   slots(): tf.Variable[] {
     return [];
@@ -103,9 +93,10 @@ class Momentum implements Optimizer {
     private readonly momentum: number,
   ) {}
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
-    forEachScaled(variables, grads, factor, (v, g) => {
+    const rate = this.learningRate * factor;
+    variables.forEach((v, i) => {
       const velocity = this.velocity.get(v);
-      assignFrom(velocity, () => tf.sub(tf.mul(velocity, this.momentum), tf.mul(g, this.learningRate)), 'optimizer', ledger);
+      assignFrom(velocity, () => tf.sub(tf.mul(velocity, this.momentum), tf.mul(grads[i]!, rate)), 'optimizer', ledger);
       assignFrom(v, () => tf.add(v, velocity), 'parameters', ledger);
     });
   }
@@ -127,11 +118,13 @@ class Adam implements Optimizer {
     this.iterations++;
     const t = this.iterations;
     const stepSize = (this.learningRate * Math.sqrt(1 - ADAM_BETA_2 ** t)) / (1 - ADAM_BETA_1 ** t);
-    forEachScaled(variables, grads, factor, (variable, g) => {
+    variables.forEach((variable, i) => {
+      const g = grads[i]!;
       const m = this.m.get(variable);
       const v = this.v.get(variable);
-      assignFrom(m, () => tf.add(tf.mul(m, ADAM_BETA_1), tf.mul(g, 1 - ADAM_BETA_1)), 'optimizer', ledger);
-      assignFrom(v, () => tf.add(tf.mul(v, ADAM_BETA_2), tf.mul(tf.square(g), 1 - ADAM_BETA_2)), 'optimizer', ledger);
+      // The unscaling factor rides on the scalar coefficients: (1−β1)·(f·g) and (1−β2)·(f·g)² need no copy of g.
+      assignFrom(m, () => tf.add(tf.mul(m, ADAM_BETA_1), tf.mul(g, (1 - ADAM_BETA_1) * factor)), 'optimizer', ledger);
+      assignFrom(v, () => tf.add(tf.mul(v, ADAM_BETA_2), tf.mul(tf.square(g), (1 - ADAM_BETA_2) * factor * factor)), 'optimizer', ledger);
       assignFrom(variable, () => tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), ADAM_EPSILON)), stepSize)), 'parameters', ledger);
     });
   }

@@ -96,6 +96,7 @@ export class Trainer {
           }, variables),
         );
       });
+      ledger?.endBackward();
       lossSum += value.dataSync()[0]! / scale;
       value.dispose();
       grads = variables.map((v) => named[v.name]!);

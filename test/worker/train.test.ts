@@ -93,9 +93,9 @@ for (const backend of ['wasm', 'cpu'] as const) {
       expect(bf16.peakBytes).toBe(f32.peakBytes);
       expect(bf16.restingBytes).toBe(f32.restingBytes);
       expect(f16.restingBytes).toBe(f32.restingBytes);
-      // The finiteness check and the scaled loss: at most one copy of the largest variable plus a few scalars.
+      // Loss scaling costs scalars (the scale, the scaled loss, per-gradient sums), not a copy of the gradients.
       expect(f16.peakBytes - f32.peakBytes).toBeGreaterThanOrEqual(0);
-      expect(f16.peakBytes - f32.peakBytes).toBeLessThanOrEqual(4 * 64 * 32 + 64);
+      expect(f16.peakBytes - f32.peakBytes).toBeLessThanOrEqual(64);
       // For float32 the policy's model is the measurement itself.
       expect(f32.peakModeledBytes).toBe(f32.peakBytes);
       expect(f32.activationsPeakModeledBytes).toBe(f32.activationsPeakBytes);

@@ -118,20 +118,17 @@ export class LossScaler {
 }
 
 /**
- * True when every element of every gradient is finite, with one device sync: each gradient becomes
- * sum(g * 0), which is 0 when g is finite and NaN as soon as one element is Infinity or NaN (0 * Inf =
- * NaN, and NaN survives sums). Unlike summing the gradients themselves, large finite values cannot
- * overflow into a false "non-finite". Two kernels per gradient (mul, sum), plus one addN. Each gradient's
- * g * 0 is freed before the next is made, so the check never holds a second copy of all gradients.
+ * True when every element of every gradient is finite, with one device sync and no gradient-sized temporary: the
+ * sum of each gradient is NaN or ±Inf as soon as one element is. A sum of finite values can only overflow float32
+ * if some element exceeds 3.4e38 / n — far beyond float16's 65504 — so such a step is non-finite in 16 bits anyway
+ * and skipping it is what Keras would do. (Keras checks `is_finite` per element, which costs a bool copy.)
  */
 export function allFinite(grads: readonly tf.Tensor[] | tf.NamedTensorMap): boolean {
   const list = Array.isArray(grads) ? (grads as readonly tf.Tensor[]) : Object.values(grads as tf.NamedTensorMap);
   if (list.length === 0) return true;
-  const partials = list.map((g) => tf.tidy(() => tf.sum(tf.mul(g.dtype === 'float32' ? g : tf.cast(g, 'float32'), 0))));
-  const total = partials.length === 1 ? partials[0]! : tf.tidy(() => tf.addN(partials));
-  if (total !== partials[0]) partials.forEach((p) => p.dispose());
+  const total = tf.tidy(() => tf.addN(list.map((g) => tf.sum(g))));
   try {
-    return total.dataSync()[0] === 0;
+    return Number.isFinite(total.dataSync()[0]);
   } finally {
     total.dispose();
   }
