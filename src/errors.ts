@@ -12,7 +12,8 @@ export type MpxErrorCode =
   | 'MATRIX_TOO_LARGE'
   | 'BACKEND_UNAVAILABLE'
   | 'USAGE' // bad command-line usage
-  | 'RESULTS_IO'; // results directory cannot be written
+  | 'RESULTS_IO' // results directory cannot be written
+  | 'RESULTS_LOCKED'; // another mpx run uses the results directory
 
 export interface MpxErrorLocation {
   file?: string;

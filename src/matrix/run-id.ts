@@ -12,7 +12,7 @@ export interface ResolvedCell {
   /** Hashed without `name`: renaming a model key does not change what it measures. */
   model: ModelDef;
   data: DataDef;
-  /** Hashed without `timeoutSeconds`: a timeout decides whether a run finishes, not what it measures. */
+  /** Hashed without `timeoutSeconds` and `retries`: they decide whether a run finishes, not what it measures. */
   train: TrainDef;
   policy: CellAxes['policy'];
   batchSize: number;
@@ -55,10 +55,10 @@ const sha256Hex: (text: string) => string =
     ? (text) => crypto.hash('sha256', text, 'hex')
     : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
-/** The document a cell id hashes: the resolved cell minus model name and timeout. */
+/** The document a cell id hashes: the resolved cell minus model name, timeout and retries. */
 export function cellDocument(cell: ResolvedCell): Record<string, unknown> {
   const { name: _name, ...model } = cell.model;
-  const { timeoutSeconds: _timeoutSeconds, ...train } = cell.train;
+  const { timeoutSeconds: _timeoutSeconds, retries: _retries, ...train } = cell.train;
   return {
     model,
     data: cell.data,

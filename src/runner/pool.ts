@@ -21,6 +21,8 @@ export interface PoolOptions extends Omit<SpawnOptions, 'signal' | 'env'> {
   signal?: AbortSignal;
   /** Stop scheduling after the first record that is neither `ok` nor `oom` (running workers finish). @default false */
   failFast?: boolean;
+  /** Restarts of a crashed run; overrides each run's `train.retries`. */
+  retries?: number;
   /** Called when a worker is about to start, with its slot. */
   onStart?: (run: RunConfig, slot: number) => void;
   /**
@@ -39,7 +41,7 @@ const INTERRUPTED_BY_ERROR = 'interrupted: an earlier result could not be record
  * have no record, so the result can be shorter than `runs`.
  */
 export async function runAll(runs: readonly RunConfig[], options: PoolOptions): Promise<RunRecord[]> {
-  const { jobs, env, slotEnv, signal, failFast = false, onStart, onRecord, ...spawnOptions } = options;
+  const { jobs, env, slotEnv, signal, failFast = false, retries, onStart, onRecord, ...spawnOptions } = options;
   if (!Number.isInteger(jobs) || jobs < 1) {
     throw new MpxError('USAGE', `Expected jobs to be a whole number from 1 and up, got ${jobs}`);
   }
@@ -76,11 +78,17 @@ export async function runAll(runs: readonly RunConfig[], options: PoolOptions): 
     let record: RunRecord;
     try {
       onStart?.(run, slot);
-      record = await runInWorker(run, {
-        ...spawnOptions,
-        signal: kill.signal,
-        env: { ...env, ...slotEnv?.(slot), MPX_SLOT: String(slot) },
-      });
+      const maxAttempts = 1 + (retries ?? run.train.retries ?? 0);
+      for (let attempt = 1; ; attempt++) {
+        record = await runInWorker(run, {
+          ...spawnOptions,
+          signal: kill.signal,
+          env: { ...env, ...slotEnv?.(slot), MPX_SLOT: String(slot) },
+        });
+        record = { ...record, attempts: attempt };
+        // Only a crash may be bad luck (a killed worker, a flaky machine); failed, timeout and oom would repeat.
+        if (record.status !== 'crashed' || attempt >= maxAttempts || kill.signal.aborted) break;
+      }
     } finally {
       freeSlots.push(slot);
       freeSlots.sort((a, b) => a - b);

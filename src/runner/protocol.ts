@@ -100,4 +100,6 @@ export interface RunRecord {
   reachedBytes: number | null;
   /** Peak GPU memory of the worker process sampled with nvidia-smi; null when no GPU was sampled. */
   gpuPeakBytes: number | null;
+  /** Workers started for this run: 1, or more when crashed attempts were retried. */
+  attempts: number;
 }

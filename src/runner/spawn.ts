@@ -157,6 +157,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
     measurements,
     reachedBytes,
     gpuPeakBytes,
+    attempts: 1,
   });
 
   // An answer wins over how the process ended afterwards: the work was done.

@@ -43,6 +43,7 @@ export const SPEC_DEFAULTS = {
     optimizer: { name: 'adam', learningRate: 0.001, momentum: 0.9 },
     lossScale: 'dynamic',
     timeoutSeconds: 600,
+    retries: 0,
   },
   defaults: { batchSize: 32, policy: 'float32', accumulationSteps: 1 },
   mlp: { input: [784], hidden: [512, 512], classes: 10 },
@@ -98,6 +99,7 @@ interface RawSpec {
     optimizer?: { name?: OptimizerName; learningRate?: number; momentum?: number };
     lossScale?: LossScaleDef;
     timeoutSeconds?: number;
+    retries?: number;
   };
   models: Record<string, RawModel>;
   defaults?: Partial<CellAxes>;
@@ -246,6 +248,7 @@ function resolveTrain(raw: RawSpec['train'], locator: SpecLocator, errors: MpxEr
     },
     lossScale: raw?.lossScale ?? d.lossScale,
     timeoutSeconds: raw?.timeoutSeconds ?? d.timeoutSeconds,
+    retries: raw?.retries ?? d.retries,
   };
 }
 

@@ -94,6 +94,8 @@ export interface TrainDef {
   optimizer: OptimizerDef;
   lossScale: LossScaleDef;
   timeoutSeconds: number;
+  /** Restarts of a crashed run (not of failed, timed-out or oom runs). */
+  retries: number;
 }
 
 export const AXES = ['model', 'batchSize', 'policy', 'accumulationSteps'] as const;

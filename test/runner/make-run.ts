@@ -30,6 +30,7 @@ export function makeRun(id: string, overrides: Partial<RunConfig> = {}): RunConf
       optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0 },
       lossScale: 'none',
       timeoutSeconds: 30,
+      retries: 0,
     },
     policy: 'mixed_float16',
     batchSize: 128,

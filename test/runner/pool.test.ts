@@ -1,3 +1,4 @@
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,37 @@ describe('runAll', () => {
       ['run-ok1', 'ok'],
       ['run-ok2', 'ok'],
     ]);
+  });
+
+  it('retries crashed runs (train.retries or the retries option), never failed or oom ones', async () => {
+    const markers = mkdtempSync(join(tmpdir(), 'mpx-retry-'));
+    const withRetries = (id: string, specName: string, retries: number) => ({
+      ...makeRun(id, { train: { ...makeRun('x').train, retries } }),
+      specName,
+    });
+    const runs = [
+      withRetries('flaky', 'crash-once', 1),
+      withRetries('no-retry', 'crash-once', 0),
+      withRetries('failed', 'failed', 3),
+      withRetries('oom', 'oom', 3),
+      withRetries('always', 'crash', 2),
+    ];
+    const records = await runAll(runs, { jobs: 2, workerFile: fakeWorker('dispatch'), env: { FAKE_MARKER_DIR: markers } });
+    expect(records.map((r) => [r.runId, r.status, r.attempts])).toEqual([
+      ['run-flaky', 'ok', 2],
+      ['run-no-retry', 'crashed', 1],
+      ['run-failed', 'failed', 1],
+      ['run-oom', 'oom', 1],
+      ['run-always', 'crashed', 3],
+    ]);
+    // The option overrides the spec: the second crash-once run (its marker now exists) is not needed here.
+    const overridden = await runAll([withRetries('flaky2', 'crash-once', 0)], {
+      jobs: 1,
+      retries: 1,
+      workerFile: fakeWorker('dispatch'),
+      env: { FAKE_MARKER_DIR: markers },
+    });
+    expect(overridden.map((r) => [r.status, r.attempts])).toEqual([['ok', 2]]);
   });
 
   it('on abort, starts nothing new and kills running workers as interrupted by user', async () => {
