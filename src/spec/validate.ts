@@ -327,7 +327,7 @@ function explain(located: Located[], data: unknown, base: (string | number)[]): 
     const parent = error.parentSchema as SchemaNode;
     const value = at(path);
     if (error.keyword === 'oneOf') {
-      problems.push(...explainOneOf(parent.oneOf ?? [], value, path));
+      problems.push(...explainOneOf(parent.oneOf ?? [], value, path, parent.errorMessage));
     } else {
       const expected = parent.errorMessage ?? `must be ${(parent.anyOf ?? []).map(describeSchema).join(' or ')}`;
       problems.push({ path, message: `${formatPath(path)} ${expected}, got ${showValue(value)}` });
@@ -347,12 +347,14 @@ function explain(located: Located[], data: unknown, base: (string | number)[]): 
  * A `oneOf` of maps told apart by one key with a `const` (`preset`, `kind`): pick the branch the value names and
  * report only that branch's problems, instead of ajv's errors for every branch.
  */
-function explainOneOf(refs: SchemaNode[], value: unknown, path: (string | number)[]): Problem[] {
+function explainOneOf(refs: SchemaNode[], value: unknown, path: (string | number)[], errorMessage?: string): Problem[] {
   const branches = refs.map(deref);
   const tags = new Set(branches.flatMap((b) => Object.entries(b.properties ?? {}).filter(([, s]) => s.const !== undefined).map(([k]) => k)));
   const [tag] = tags;
   if (tag === undefined || tags.size !== 1 || value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return [{ path, message: `${formatPath(path)} must be ${describeSchema({ type: 'object' })}, got ${showValue(value)}` }];
+    // Not a tagged union of maps (e.g. a number or a size string): the schema's own wording says what fits.
+    const expected = errorMessage ?? `must be ${describeSchema({ type: 'object' })}`;
+    return [{ path, message: `${formatPath(path)} ${expected}, got ${showValue(value)}` }];
   }
   const tagValues = branches.map((b) => b.properties?.[tag]?.const).filter((v): v is string => typeof v === 'string');
   const given = (value as Record<string, unknown>)[tag];

@@ -122,7 +122,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: did you mean "mixed_float16"?`],
   ['unknown-preset.yaml', 'SPEC_INVALID', `<F>:3:18: models.net.preset must be one of mlp, cnn, got "resnet"
   hint: or leave out "preset" and write the model out (input, layers)`],
-  ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, maxRuns
+  ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, memoryLimit, maxRuns
   hint: did you mean "seed"?`],
   ['unresolved-alias.yaml', 'YAML_SYNTAX', `<F>:5:11: alias *policies has no anchor &policies before it
   hint: define "&name" on a value above the alias`],

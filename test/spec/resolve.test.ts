@@ -42,6 +42,7 @@ describe('good specs', () => {
         optimizer: { name: 'adam', learningRate: 0.001, momentum: 0.9 },
         lossScale: 'dynamic',
         timeoutSeconds: 300,
+        retries: 0,
       },
       models: {
         mlp: {
@@ -77,6 +78,7 @@ describe('good specs', () => {
         include: [{ model: 'custom', policy: 'mixed_float16' }],
       },
       maxRuns: 500,
+      memoryLimitBytes: null,
     });
   });
 
@@ -97,6 +99,7 @@ describe('good specs', () => {
         optimizer: { name: 'adam', learningRate: 0.001, momentum: 0.9 },
         lossScale: 'dynamic',
         timeoutSeconds: 600,
+        retries: 0,
       },
       models: {
         net: {
@@ -110,6 +113,7 @@ describe('good specs', () => {
       defaults: { model: 'net', batchSize: 32, policy: 'float32', accumulationSteps: 1 },
       matrix: { policy: ['float32', 'mixed_float16'], axisOrder: ['policy'], include: [], exclude: [] },
       maxRuns: 500,
+      memoryLimitBytes: null,
     });
   });
 
@@ -124,6 +128,7 @@ describe('good specs', () => {
       optimizer: { name: 'momentum', learningRate: 0.01, momentum: 0.5 },
       lossScale: 1024,
       timeoutSeconds: 600,
+      retries: 0,
     });
     expect(spec.models.convnet).toEqual({
       name: 'convnet',
