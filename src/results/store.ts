@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MpxError } from '../errors.js';
-import type { RunRecord } from '../runner/protocol.js';
+import { MEASUREMENT_KEYS, type RunRecord } from '../runner/protocol.js';
 import { type ResultRow, sortRecords } from './aggregate.js';
 import { COLUMNS } from './columns.js';
 import { csvExporter } from './export/index.js';
@@ -53,17 +53,45 @@ export function writeResults(dir: string, specName: string, bundle: ResultsBundl
   } catch (error) {
     throw resultsIoError('write', dir, dir, error);
   }
-  const runs = sortRecords(bundle.records).map((r) => `${stableJson(r)}\n`).join('');
-  writeFileAtomic(paths.runs, runs);
-  writeFileAtomic(paths.csv, csvExporter.render(bundle.rows, COLUMNS));
-  writeFileAtomic(paths.meta, `${stableJson(bundle.metadata, 2)}\n`);
+  const text = renderResults(bundle);
+  writeFileAtomic(paths.runs, text.runs);
+  writeFileAtomic(paths.csv, text.csv);
+  writeFileAtomic(paths.meta, text.meta);
   syncDirectory(dir);
   return paths;
 }
 
+/** The bytes `writeResults` writes for each file. */
+export function renderResults(bundle: ResultsBundle): { csv: string; meta: string; runs: string } {
+  return {
+    runs: sortRecords(bundle.records).map((r) => `${stableJson(r)}\n`).join(''),
+    csv: csvExporter.render(bundle.rows, COLUMNS),
+    meta: `${stableJson(bundle.metadata, 2)}\n`,
+  };
+}
+
+/**
+ * True when `<dir>/<specName>.csv` and `.runs.jsonl` already hold exactly what `bundle` would write (the metadata is
+ * not compared: its date always differs). A resumed `mpx run` with nothing to run uses this to leave committed files
+ * untouched, so it creates no diff.
+ */
+export function hasSameResults(dir: string, specName: string, bundle: ResultsBundle): boolean {
+  const paths = resultPaths(dir, specName);
+  const text = renderResults(bundle);
+  const read = (path: string): string | null => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  return read(paths.runs) === text.runs && read(paths.csv) === text.csv && read(paths.meta) !== null;
+}
+
 /**
  * The records of `<dir>/<specName>.runs.jsonl`, in file order; [] when the file does not exist yet.
- * Non-finite numbers come back as numbers (see `stableJson`).
+ * Non-finite numbers come back as numbers (see `stableJson`). `ok` records from an older mpx that lack a measurement
+ * are left out, so their runs are run again rather than shown with empty columns.
  */
 export function readRunRecords(dir: string, specName: string): RunRecord[] {
   const path = resultPaths(dir, specName).runs;
@@ -85,7 +113,8 @@ export function readRunRecords(dir: string, specName: string): RunRecord[] {
       throw corruptLine(path, i + 1, 'is not valid JSON', error);
     }
     if (!isRunRecordShape(value)) throw corruptLine(path, i + 1, 'is not a run record');
-    records.push(reviveRecord(value));
+    const record = reviveRecord(value);
+    if (isCompleteRecord(record)) records.push(record);
   }
   return records;
 }
@@ -236,5 +265,23 @@ function reviveRecord(record: RunRecord): RunRecord {
         Object.entries(record.measurements).map(([k, v]) => [k, k === 'backend' || k === 'precision' ? v : revive(v)]),
       ) as unknown as RunRecord['measurements'])
     : (record.measurements ?? null);
-  return { ...record, wallMs: revive(record.wallMs) as number, measurements };
+  // Records written before a field existed get its "unknown" value.
+  return {
+    ...record,
+    wallMs: revive(record.wallMs) as number,
+    measurements,
+    reachedBytes: record.reachedBytes ?? null,
+    gpuPeakBytes: record.gpuPeakBytes ?? null,
+    attempts: record.attempts ?? 1,
+  };
+}
+
+/**
+ * Whether a stored record can stand for its run today: an `ok` record from an older mpx that measured fewer things
+ * cannot (its row would have empty columns), so it is run again instead of reused.
+ */
+export function isCompleteRecord(record: RunRecord): boolean {
+  if (record.status !== 'ok') return true;
+  const measurements = record.measurements as Record<string, unknown> | null;
+  return measurements !== null && MEASUREMENT_KEYS.every((key) => key in measurements);
 }

@@ -57,6 +57,35 @@ export interface RunMeasurements {
   wasmHeapBytes: number | null;
 }
 
+/** Every key of RunMeasurements, checked by the compiler: a stored record lacking one comes from an older mpx. */
+export const MEASUREMENT_KEYS = [
+  'backend',
+  'precision',
+  'paramCount',
+  'steps',
+  'stepMsMedian',
+  'samplesPerSecond',
+  'initialLoss',
+  'finalLoss',
+  'evalAccuracy',
+  'lossScaleFinal',
+  'skippedSteps',
+  'peakBytes',
+  'restingBytes',
+  'paramsBytes',
+  'gradsBytes',
+  'optimizerBytes',
+  'accumulatorBytes',
+  'activationsPeakBytes',
+  'peakModeledBytes',
+  'activationsPeakModeledBytes',
+  'rssPeakBytes',
+  'wasmHeapBytes',
+] as const satisfies ReadonlyArray<keyof RunMeasurements>;
+type UnlistedMeasurementKey = Exclude<keyof RunMeasurements, (typeof MEASUREMENT_KEYS)[number]>;
+const _allMeasurementKeysListed: [UnlistedMeasurementKey] extends [never] ? true : UnlistedMeasurementKey = true;
+void _allMeasurementKeysListed;
+
 export type ChildMessage =
   | { mpx: typeof PROTOCOL_VERSION; type: 'ready'; backend: BackendName; pid: number }
   | { mpx: typeof PROTOCOL_VERSION; type: 'progress'; step: number; totalSteps: number }

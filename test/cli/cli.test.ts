@@ -382,5 +382,7 @@ describe('command-line usage errors → exit 2', () => {
     expect(result.stdout).toMatch(/run \[options\] <specs\.\.\.>/);
     expect(result.stdout).toMatch(/plan \[options\]/);
     expect(result.stdout).toMatch(/validate \[options\]/);
+    expect(result.stdout).toMatch(/diff \[options\] <base> \[head\]/);
+    expect(result.stdout).toMatch(/env \[options\]/);
   });
 });

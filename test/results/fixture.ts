@@ -98,6 +98,7 @@ function record(
     measurements: status === 'ok' ? measured({ ...(backend ? { backend } : {}), ...options.m }) : null,
     reachedBytes: options.reachedBytes ?? null,
     gpuPeakBytes: options.gpuPeakBytes ?? null,
+    attempts: 1,
   };
 }
 

@@ -7,7 +7,7 @@ import { MpxError } from '../../src/errors.js';
 import { aggregateCells } from '../../src/results/aggregate.js';
 import { COLUMNS } from '../../src/results/columns.js';
 import { collectMetadata } from '../../src/results/metadata.js';
-import { assertResultsDirWritable, readRunRecords, writeResults } from '../../src/results/store.js';
+import { assertResultsDirWritable, hasSameResults, readRunRecords, renderResults, writeResults } from '../../src/results/store.js';
 import { plan, records } from './fixture.js';
 
 const dirs: string[] = [];
@@ -24,8 +24,9 @@ const metadata = collectMetadata({
   mpxVersion: '0.1.0',
   nodeVersion: 'v20.20.2',
   tfjsVersions: { '@tensorflow/tfjs-core': '4.22.0' },
+  os: { platform: 'linux', release: '6.8.0', arch: 'x64' },
   cpus: [{ model: 'Test CPU' }],
-  gpu: null,
+  gpus: [],
   provenance: null,
   spec: { name: 'golden', file: 'experiments/golden.yaml', sha256: 'b'.repeat(64) },
   date: new Date(Date.UTC(2025, 0, 30)),
@@ -139,5 +140,46 @@ describe('readRunRecords', () => {
     const error = errorOf(() => readRunRecords(dir, 'golden'));
     expect(error.code).toBe('RESULTS_IO');
     expect(error.where).toBe(`${path}:${records.length + 1}`);
+  });
+});
+
+describe('hasSameResults', () => {
+  it('is true right after writing the same bundle (whatever the metadata), false after a change or without files', () => {
+    const dir = tempDir();
+    expect(hasSameResults(dir, 'golden', bundle)).toBe(false);
+    writeResults(dir, 'golden', bundle);
+    expect(hasSameResults(dir, 'golden', bundle)).toBe(true);
+    expect(hasSameResults(dir, 'golden', { ...bundle, metadata: { ...metadata, date: '2030-01-01T00:00:00.000Z' } })).toBe(true);
+    const fewer = { ...bundle, records: records.slice(1), rows: aggregateCells(plan, records.slice(1)) };
+    expect(hasSameResults(dir, 'golden', fewer)).toBe(false);
+  });
+
+  it('renderResults gives exactly the bytes writeResults writes', () => {
+    const dir = tempDir();
+    const paths = writeResults(dir, 'golden', bundle);
+    const text = renderResults(bundle);
+    expect(readFileSync(paths.csv, 'utf8')).toBe(text.csv);
+    expect(readFileSync(paths.runs, 'utf8')).toBe(text.runs);
+    expect(readFileSync(paths.meta, 'utf8')).toBe(text.meta);
+  });
+});
+
+describe('records written by an older mpx', () => {
+  it('fill new record fields with their unknown value and drop ok records that lack a measurement', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mpx-old-'));
+    const full = { ...records.find((r) => r.status === 'ok')! };
+    const { attempts: _a, gpuPeakBytes: _g, reachedBytes: _r, ...old } = full;
+    const { peakModeledBytes: _p, ...oldMeasurements } = full.measurements!;
+    const failed = { ...records.find((r) => r.status === 'failed')!, runId: 'old-failed' };
+    const { attempts: _fa, ...oldFailed } = failed;
+    const lines = [
+      { ...old, runId: 'old-complete' },
+      { ...old, runId: 'old-incomplete', measurements: oldMeasurements },
+      oldFailed,
+    ];
+    writeFileSync(join(dir, 'old.runs.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n'));
+    const read = readRunRecords(dir, 'old');
+    expect(read.map((r) => r.runId)).toEqual(['old-complete', 'old-failed']);
+    expect(read[0]).toMatchObject({ attempts: 1, gpuPeakBytes: null, reachedBytes: null });
   });
 });

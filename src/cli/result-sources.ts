@@ -1,0 +1,171 @@
+/**
+ * Reads one side of `mpx diff`: a results CSV, a results directory, or a git ref (the results directory as committed
+ * there, read with `git cat-file`/`git ls-tree` — no checkout, the working tree is never touched). `REF:PATH` names
+ * a file or directory at that ref.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
+import { execa } from 'execa';
+import { MpxError } from '../errors.js';
+import { parseResultsCsv, type ResultTable } from '../results/diff.js';
+
+export interface ResultSide {
+  /** For people: `results`, `main:results`, `results/a.csv`. */
+  label: string;
+  /** One CSV named directly (it is compared with the same-named CSV of the other side). */
+  isSingleFile: boolean;
+  tables: ResultTable[];
+}
+
+export interface SideOptions {
+  cwd: string;
+  /** The results directory: what a bare git ref is read at (relative to cwd). */
+  resultsDir: string;
+  /** Only a path is accepted (the default head side: the working tree's results directory). */
+  isPathOnly?: boolean;
+}
+
+const GIT_TIMEOUT_MS = 30_000;
+const GIT_MAX_BUFFER = 256 * 1024 * 1024;
+
+export async function loadResultSide(arg: string, options: SideOptions): Promise<ResultSide> {
+  const path = resolve(options.cwd, arg);
+  const info = await stat(path).catch(() => null);
+  if (info?.isFile()) {
+    if (!arg.endsWith('.csv')) {
+      throw new MpxError('USAGE', `${arg} is not a results CSV (a .csv file)`, { hint: 'name results/<spec>.csv, a results directory or a git ref' });
+    }
+    return { label: arg, isSingleFile: true, tables: [await readTableFile(path, arg)] };
+  }
+  if (info?.isDirectory()) {
+    const names = (await readdir(path)).filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
+    const tables = await Promise.all(names.map((n) => readTableFile(join(path, n), join(arg, n))));
+    return { label: arg, isSingleFile: false, tables };
+  }
+  if (options.isPathOnly) {
+    throw new MpxError('FILE_NOT_FOUND', `${arg} does not exist`, {
+      hint: 'run mpx run first, or name the head side: mpx diff <base> <head>',
+    });
+  }
+  return loadGitSide(arg, options);
+}
+
+async function readTableFile(path: string, label: string): Promise<ResultTable> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new MpxError('RESULTS_IO', `cannot read ${label}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const name = basename(path).replace(/\.csv$/, '');
+  const meta = await readFile(join(dirname(path), `${name}.meta.json`), 'utf8').catch(() => null);
+  return parseResultsCsv(text, name, label, parseMetadata(meta));
+}
+
+function parseMetadata(text: string | null): Record<string, unknown> | null {
+  if (text === null) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null; // metadata only adds context; a broken file must not block the diff
+  }
+}
+
+type Git = (args: string[]) => Promise<{ ok: boolean; stdout: string; stderr: string }>;
+
+function gitIn(cwd: string): Git {
+  return async (args) => {
+    try {
+      const r = await execa('git', args, {
+        cwd,
+        reject: false,
+        timeout: GIT_TIMEOUT_MS,
+        stdin: 'ignore',
+        stripFinalNewline: false,
+        maxBuffer: GIT_MAX_BUFFER,
+      });
+      if (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message))) {
+        throw new MpxError('USAGE', 'git is not installed (or not on PATH): a git ref cannot be read', {
+          hint: 'install git, or compare two results files or directories',
+        });
+      }
+      return { ok: !r.failed, stdout: String(r.stdout), stderr: String(r.stderr) };
+    } catch (error) {
+      if (error instanceof MpxError) throw error;
+      return { ok: false, stdout: '', stderr: String(error) };
+    }
+  };
+}
+
+async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSide> {
+  const git = gitIn(options.cwd);
+  // `REF:PATH` (git's own syntax) or a bare REF, which means the results directory at REF.
+  const colon = arg.indexOf(':');
+  const ref = colon < 0 ? arg : arg.slice(0, colon);
+  const explicitPath = colon < 0 ? null : arg.slice(colon + 1);
+  const commit = ref === '' ? null : await git(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`]);
+  if (commit === null || !commit.ok) {
+    const inRepo = await git(['rev-parse', '--git-dir']);
+    throw new MpxError('USAGE', `${arg} is neither a file, a directory nor a git ref${inRepo.ok ? '' : ' (and this is not a git repository)'}`, {
+      hint: 'name a results CSV, a results directory, or a commit/branch/tag such as main or origin/main (fetch it first in CI)',
+    });
+  }
+  const target = toGitPath(explicitPath ?? options.resultsDir, options.cwd);
+  const label = `${ref}:${target}`;
+  const object = gitObject(ref, target);
+  const type = await git(['cat-file', '-t', object]);
+  if (!type.ok && /outside repository/i.test(type.stderr)) {
+    throw new MpxError('USAGE', `${arg}: ${target} is outside the git repository, so it cannot be read at ${ref}`, {
+      hint: 'run mpx diff inside the repository, with --results-dir pointing at a directory in it',
+    });
+  }
+  if (!type.ok) {
+    if (explicitPath !== null) {
+      throw new MpxError('FILE_NOT_FOUND', `${target} does not exist at ${ref}`, { hint: `list what is there: git ls-tree ${ref} -- ${posix.dirname(target)}/` });
+    }
+    return { label, isSingleFile: false, tables: [] }; // no results committed there yet: everything is new
+  }
+  if (type.stdout.trim() === 'blob') {
+    if (!target.endsWith('.csv')) throw new MpxError('USAGE', `${label} is not a results CSV (a .csv file)`);
+    return { label, isSingleFile: true, tables: [await readGitTable(git, ref, target)] };
+  }
+  const list = await git(['ls-tree', '--name-only', '--end-of-options', object]);
+  if (!list.ok) throw new MpxError('RESULTS_IO', `cannot list ${label}: ${list.stderr.trim()}`);
+  const names = list.stdout.split('\n').filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
+  const tables = await Promise.all(names.map((n) => readGitTable(git, ref, posix.join(target, n))));
+  return { label, isSingleFile: false, tables };
+}
+
+async function readGitTable(git: Git, ref: string, path: string): Promise<ResultTable> {
+  const blob = await git(['cat-file', 'blob', gitObject(ref, path)]);
+  if (!blob.ok) throw new MpxError('RESULTS_IO', `cannot read ${ref}:${path}: ${blob.stderr.trim()}`);
+  const name = posix.basename(path).replace(/\.csv$/, '');
+  const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${name}.meta.json`))]);
+  return parseResultsCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
+}
+
+/** `path` relative to cwd with `/` separators (`.` for cwd itself; may start with `../`). */
+function toGitPath(path: string, cwd: string): string {
+  const rel = relative(cwd, resolve(cwd, path));
+  return rel === '' ? '.' : rel.split(sep).join('/');
+}
+
+/** `REF:./PATH` or `REF:../PATH`: git reads paths that start with ./ or ../ relative to the current directory. */
+function gitObject(ref: string, path: string): string {
+  return path === '..' || path.startsWith('../') ? `${ref}:${path}` : `${ref}:./${path}`;
+}
+
+/**
+ * The tables to compare, paired by spec name. A single CSV on one side is compared with the same-named CSV of the
+ * other side; two single CSVs are compared with each other whatever their names.
+ */
+export function pairSides(base: ResultSide, head: ResultSide): [ResultTable[], ResultTable[]] {
+  if (base.isSingleFile && head.isSingleFile) {
+    const [b, h] = [base.tables[0]!, head.tables[0]!];
+    return [[{ ...b, name: h.name }], [h]];
+  }
+  if (base.isSingleFile) return [base.tables, head.tables.filter((t) => t.name === base.tables[0]!.name)];
+  if (head.isSingleFile) return [base.tables.filter((t) => t.name === head.tables[0]!.name), head.tables];
+  return [base.tables, head.tables];
+}
