@@ -39,6 +39,34 @@ export interface TrainableModel {
   dispose(): void;
 }
 
+/**
+ * The 16-bit copies of the weights for the emulated forward pass, rounded once per weight value and reused by every
+ * micro-batch of an update: the values are exactly those of rounding again (Keras recasts on every call), only the
+ * emulation's time changes. An entry is keyed by the variable's buffer, which every optimizer update replaces.
+ */
+class WeightCasts {
+  private readonly entries = new Map<tf.Variable, { dataId: object; grid: 'float16' | 'bfloat16'; rounded: tf.Tensor }>();
+
+  /** q(v) as an op of v — forward: the cached rounding, gradient: the upstream gradient rounded (as `quantize`). */
+  cast(variable: tf.Variable, grid: 'float16' | 'bfloat16'): tf.Tensor {
+    let entry = this.entries.get(variable);
+    if (!entry || entry.dataId !== variable.dataId || entry.grid !== grid) {
+      entry?.rounded.dispose();
+      entry = { dataId: variable.dataId, grid, rounded: tf.keep(quantize(tf.clone(variable), grid)) };
+      this.entries.set(variable, entry);
+    }
+    const rounded = entry.rounded;
+    // customGrad passes (v, save); the value ignores v on purpose: it is the cached rounding of v.
+    const op = tf.customGrad(() => ({ value: tf.clone(rounded), gradFunc: (dy: tf.Tensor) => quantize(dy, grid) })) as (v: tf.Tensor) => tf.Tensor;
+    return op(variable);
+  }
+
+  dispose(): void {
+    this.entries.forEach((entry) => entry.rounded.dispose());
+    this.entries.clear();
+  }
+}
+
 interface LayerParams {
   kernel?: tf.Variable;
   bias?: tf.Variable;
@@ -75,6 +103,7 @@ export function buildModel(def: ModelDef, seed: number): TrainableModel {
     params.push(p);
     inputShape = shapes[index]!;
   });
+  const casts = new WeightCasts();
   const last = def.layers[def.layers.length - 1];
   const outputsProbabilities =
     (last?.type === 'activation' && last.activation === 'softmax') ||
@@ -84,8 +113,11 @@ export function buildModel(def: ModelDef, seed: number): TrainableModel {
     variables,
     paramCount: variables.reduce((sum, v) => sum + v.size, 0),
     outputsProbabilities,
-    forward: (x, options) => forward(def.layers, params, x, options),
-    dispose: () => variables.forEach((v) => v.dispose()),
+    forward: (x, options) => forward(def.layers, params, x, options, casts),
+    dispose: () => {
+      casts.dispose();
+      variables.forEach((v) => v.dispose());
+    },
   };
 }
 
@@ -108,7 +140,7 @@ export function variableFrom(initial: tf.Tensor, name: string, trainable = true)
   return variable;
 }
 
-function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, options: ForwardOptions): tf.Tensor {
+function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, options: ForwardOptions, casts: WeightCasts): tf.Tensor {
   let x = input;
   /** Whether x already lies on the compute grid (so casting it again would change nothing). */
   let onGrid = false;
@@ -117,18 +149,19 @@ function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, op
   layers.forEach((layer, index) => {
     const grid = layer.dtype === 'float32' ? null : options.grid;
     const round = (t: tf.Tensor) => (grid ? quantize(t, grid) : t);
+    const cast = (v: tf.Variable) => (grid ? casts.cast(v, grid) : v);
     const p = params[index]!;
     if (options.memory) isHalfInModel = accountLayer(options.memory, index, layer, p, x, isHalfInModel);
     if (grid && !onGrid) x = round(x);
     switch (layer.type) {
       case 'dense':
       case 'conv2d': {
-        const kernel = round(p.kernel!);
+        const kernel = cast(p.kernel!);
         let y =
           layer.type === 'dense'
             ? round(tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D))
             : round(tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, layer.strides, layer.padding));
-        if (p.bias) y = round(tf.add(y, round(p.bias)));
+        if (p.bias) y = round(tf.add(y, cast(p.bias)));
         y = activate(y, layer.activation);
         x = GRID_PRESERVING.has(layer.activation) ? y : round(y);
         break;
