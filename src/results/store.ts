@@ -8,7 +8,7 @@
  * cannot interleave, so an older snapshot can never be renamed over a newer one. The files are small.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MpxError } from '../errors.js';
 import { MEASUREMENT_KEYS, type RunRecord } from '../runner/protocol.js';
@@ -119,6 +119,38 @@ export function readRunRecords(dir: string, specName: string): RunRecord[] {
   return records;
 }
 
+/** `writeFileAtomic`'s temp files: `.<file name>.<pid>.<8 hex>.tmp`. */
+const TEMP_FILE = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+const RESULT_FILE = /\.(?:csv|meta\.json|runs\.jsonl)$/;
+
+/**
+ * Removes the temp files of results files that a killed mpx (SIGKILL, power loss between write and rename) left in
+ * `dir`; the results files themselves are intact (the rename never happened). Only files of processes that are gone
+ * are touched, so a live writer is never disturbed. Returns the names removed. Best effort: never throws.
+ */
+export function removeStaleTempFiles(dir: string, isAlive: (pid: number) => boolean): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = TEMP_FILE.exec(name);
+    if (!match || !RESULT_FILE.test(match[1]!)) continue;
+    const pid = Number(match[2]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      rmSync(join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      // cannot remove it: harmless, it is never read
+    }
+  }
+  return removed;
+}
+
 function writeFileAtomic(path: string, content: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number | undefined;
@@ -158,7 +190,8 @@ export function assertResultsDirWritable(dir: string): void {
     mkdirSync(dir, { recursive: true });
     writeFileAtomic(probe, '');
   } catch (error) {
-    throw error instanceof MpxError ? error : resultsIoError('write', dir, dir, error);
+    // Name the directory, not the probe's random (and by now removed) file name.
+    throw resultsIoError('write', dir, dir, error instanceof MpxError && error.cause !== undefined ? error.cause : error);
   } finally {
     try {
       rmSync(probe, { force: true });

@@ -55,9 +55,19 @@ function tryCreate(path: string, owner: LockOwner): boolean {
   }
   try {
     writeSync(fd, JSON.stringify(owner));
-  } finally {
+  } catch (error) {
+    // E.g. ENOSPC on a full disk: an empty lock file must not stay behind, and this is the user's problem, not a bug.
     closeSync(fd);
+    rmSync(path, { force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    const isFull = code === 'ENOSPC' || code === 'EDQUOT';
+    throw new MpxError('RESULTS_IO', `cannot write the lock file: ${(error as Error).message}`, {
+      file: path,
+      hint: isFull ? 'the disk holding the results directory is full (or over quota); free some space and run again' : 'make sure the results directory is writable',
+      cause: error,
+    });
   }
+  closeSync(fd);
   return true;
 }
 

@@ -9,10 +9,10 @@ import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
 import { aggregateCells } from '../../results/aggregate.js';
 import { collectMetadata } from '../../results/metadata.js';
-import { assertResultsDirWritable, hasSameResults, readRunRecords, type ResultsBundle, writeResults } from '../../results/store.js';
+import { assertResultsDirWritable, hasSameResults, readRunRecords, removeStaleTempFiles, type ResultsBundle, writeResults } from '../../results/store.js';
 import { findTensorflowPackage } from '../../runner/devices.js';
 import { startGpuMemorySampler } from '../../runner/gpu-memory.js';
-import { acquireResultsLock } from '../../runner/lock.js';
+import { acquireResultsLock, isProcessAlive } from '../../runner/lock.js';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../spec/size.js';
 import { INTERRUPTED_BY_USER, runAll } from '../../runner/pool.js';
 import { createProgress } from '../../runner/progress.js';
@@ -61,6 +61,8 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
   // interleave its records with ours.
   const lock = acquireResultsLock(options.resultsDir);
   try {
+    // Half-written temp files of an mpx that was killed mid-write (its results files are intact).
+    removeStaleTempFiles(options.resultsDir, isProcessAlive);
     return await runLocked(planned, filter, memoryLimitBytes, options);
   } finally {
     lock.release();
