@@ -119,6 +119,22 @@ export function loadSpecText(text: string | Uint8Array, file: string): Experimen
     });
   }
   if (doc.errors.length > 0) throwAll(doc.errors.map((e) => syntaxError(e, doc, file, source, position)));
+  // A tag mpx does not know (`!foo`) would otherwise be read as if it were not there: say so instead.
+  const unresolvedTags = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
+  if (unresolvedTags.length > 0) {
+    throwAll(
+      unresolvedTags.map((w) => {
+        const { line, col } = position(w.pos[0]);
+        const tag = source.slice(w.pos[0], w.pos[1]);
+        return new MpxError('YAML_SYNTAX', `unknown YAML tag ${tag}; specs use plain YAML values`, {
+          file,
+          line,
+          col,
+          hint: `remove ${tag}`,
+        });
+      }),
+    );
+  }
 
   const aliases = checkNodes(doc, file, source, position);
   let data: unknown;

@@ -124,6 +124,8 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: or leave out "preset" and write the model out (input, layers)`],
   ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, memoryLimit, maxRuns
   hint: did you mean "seed"?`],
+  ['unknown-tag.yaml', 'YAML_SYNTAX', `<F>:4:11: unknown YAML tag !foo; specs use plain YAML values
+  hint: remove !foo`],
   ['unresolved-alias.yaml', 'YAML_SYNTAX', `<F>:5:11: alias *policies has no anchor &policies before it
   hint: define "&name" on a value above the alias`],
   ['warmup-not-below-steps.yaml', 'SPEC_INVALID', `<F>:4:16: train.warmupSteps (5) must be less than train.steps (5)
