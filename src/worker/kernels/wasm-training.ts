@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { registerAdamKernels } from './adam.js';
+import { simdLoopsFor } from './simd.js';
 
 type Args = { inputs: Record<string, TensorInfo>; backend: BackendWasm; attrs: NamedAttrMap };
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -58,29 +60,58 @@ function convInfoOf(op: string, attrs: NamedAttrMap, xShape: number[], filterSha
     attrs['pad'] as Pad, attrs['dimRoundingMode'] as Rounding, false, 'channelsLast');
 }
 
+function offsetOf(backend: BackendWasm, t: TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
+}
+
+/** WHY SIMD: the stock Transpose moves one element at a time, ~3 ns each when the output stride is a power of two. */
 function transposeLast2(t: TensorInfo, backend: BackendWasm): TensorInfo {
   const r = t.shape.length;
-  const perm = [...Array(r).keys()];
-  perm[r - 2] = r - 1;
-  perm[r - 1] = r - 2;
-  return run(kernel('Transpose'), backend, { x: t }, { perm });
+  const [rows, cols] = [t.shape[r - 2]!, t.shape[r - 1]!];
+  const simd = simdLoopsFor(backend);
+  if (simd === null) {
+    const perm = [...Array(r).keys()];
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    return run(kernel('Transpose'), backend, { x: t }, { perm });
+  }
+  const out = backend.makeOutput([...t.shape.slice(0, -2), cols, rows], 'float32');
+  const bytes = rows * cols * 4;
+  if (bytes === 0) return out;
+  // Offsets (not views) after makeOutput: allocating may grow the heap, which detaches views but moves nothing.
+  const [src, dst] = [offsetOf(backend, t), offsetOf(backend, out)];
+  const batches = util.sizeFromShape(t.shape.slice(0, -2));
+  for (let b = 0; b < batches; b++) simd.transpose(src + b * bytes, dst + b * bytes, rows, cols);
+  return out;
 }
 
 /**
- * op(A)·op(B) through the stock (XNNPACK, untransposed-only) kernel. Cost = elements moved by
- * explicit transposes plus XNNPACK's packing of the (fresh) right operand; pick the cheaper of
- * C = op(A)·op(B) and C = (op(B)^T · op(A)^T)^T.
+ * How often each tensor (by dataId) was the untransposed right operand of the stock kernel. XNNPACK packs that
+ * operand into its own layout when it first sees it and keeps the packed copy until the tensor is disposed, so
+ * only a first use pays for packing. Training passes fresh weights every step (the optimizer replaces them);
+ * evaluation reuses them.
+ */
+const rightOperandUses = new WeakMap<object, number>();
+
+/** Packing a fresh right operand costs roughly this many transposes per element (measured, `npm run bench`). */
+const PACK = 16;
+
+/**
+ * op(A)·op(B) through the stock (XNNPACK, untransposed-only) kernel. Cost = elements moved by explicit
+ * transposes plus XNNPACK's packing of a right operand it has not packed before; pick the cheaper of
+ * C = op(A)·op(B) and C = (op(B)^T · op(A)^T)^T. A right operand used a second time is packed (then reused).
  */
 function matmul(stock: KernelConfig, backend: BackendWasm, a: TensorInfo, b: TensorInfo, ta: boolean, tb: boolean): TensorInfo {
   const nn = { transposeA: false, transposeB: false };
-  if (!ta && !tb) return run(stock, backend, { a, b }, nn);
   const [ra, rb] = [a.shape.length, b.shape.length];
   const M = a.shape[ta ? ra - 1 : ra - 2]!;
   const K = a.shape[ta ? ra - 2 : ra - 1]!;
   const N = b.shape[tb ? rb - 2 : rb - 1]!;
   const [batchA, batchB] = [util.sizeFromShape(a.shape.slice(0, -2)), util.sizeFromShape(b.shape.slice(0, -2))];
-  const PACK = 4; // packing a fresh right operand costs roughly 4 transposes per element (measured)
-  const direct = (ta ? M * K : 0) + (tb ? K * N : 0) + PACK * K * N;
+  const uses = tb ? 0 : (rightOperandUses.get(b.dataId) ?? 0);
+  // Only the rank-2 (batch 1) kernel keeps packed operands; batched products are packed per call.
+  const isPacked = uses > 0 && batchA === 1 && batchB === 1;
+  const direct = (ta ? M * K : 0) + (tb ? K * N : 0) + (isPacked ? 0 : PACK * K * N);
   const swapped = (tb ? 0 : K * N) + (ta ? 0 : M * K) + PACK * M * K + M * N;
   const canSwap = batchA === batchB || batchA === 1 || batchB === 1;
   const temps: TensorInfo[] = [];
@@ -90,7 +121,11 @@ function matmul(stock: KernelConfig, backend: BackendWasm, a: TensorInfo, b: Ten
     return r;
   };
   try {
-    if (direct <= swapped || !canSwap) return run(stock, backend, { a: ta ? tr(a) : a, b: tb ? tr(b) : b }, nn);
+    if (direct <= swapped || !canSwap || uses > 0) {
+      if (!tb) rightOperandUses.set(b.dataId, uses + 1);
+      return run(stock, backend, { a: ta ? tr(a) : a, b: tb ? tr(b) : b }, nn);
+    }
+    if (!tb) rightOperandUses.set(b.dataId, 1);
     const ct = run(stock, backend, { a: tb ? b : tr(b), b: ta ? a : tr(a) }, nn);
     temps.push(ct);
     return transposeLast2(ct, backend);
@@ -99,12 +134,15 @@ function matmul(stock: KernelConfig, backend: BackendWasm, a: TensorInfo, b: Ten
   }
 }
 
-/** WHY: stock BatchMatMul only hits XNNPACK untransposed; explicit transposes first are ~10x faster. */
+/**
+ * WHY: stock BatchMatMul only hits XNNPACK untransposed (explicit transposes first are ~10x faster), and packs a
+ * fresh right operand (the weights, new every training step) at ~5 ns per element, more than the product itself
+ * at small batches; the transposed form (W^T·x^T)^T packs only the activations.
+ */
 function makeBatchMatMul(stock: KernelConfig): KernelFunc {
   return (params) => {
     const args = params as unknown as Args;
     const { transposeA, transposeB } = args.attrs as { transposeA?: boolean; transposeB?: boolean };
-    if (!transposeA && !transposeB) return stock.kernelFunc(params);
     return matmul(stock, args.backend, input(args, 'a'), input(args, 'b'), !!transposeA, !!transposeB);
   };
 }
@@ -293,6 +331,20 @@ function makeMaxPoolGrad(): KernelFunc {
   };
 }
 
+/** WHY: the stock Sqrt is a scalar loop (~1.5 ns per element, 7x an Add); Adam takes a square root of every parameter each step. */
+function makeSqrt(stock: KernelConfig): KernelFunc {
+  return (params) => {
+    const args = params as unknown as Args;
+    const x = args.inputs['x'];
+    const simd = simdLoopsFor(args.backend);
+    if (x === undefined || x.dtype !== 'float32' || simd === null) return stock.kernelFunc(params);
+    const out = args.backend.makeOutput(x.shape.slice(), 'float32');
+    const size = util.sizeFromShape(x.shape);
+    if (size > 0) simd.sqrt(offsetOf(args.backend, x), offsetOf(args.backend, out), size);
+    return out;
+  };
+}
+
 /**
  * Registers the training kernels above for backendName 'wasm'. Idempotent. Call after
  * `import '@tensorflow/tfjs-backend-wasm'`; works before or after `tf.setBackend('wasm')`.
@@ -302,14 +354,17 @@ export function registerWasmTrainingKernels(): void {
   if (current === undefined) {
     throw new Error("registerWasmTrainingKernels: import '@tensorflow/tfjs-backend-wasm' first");
   }
+  registerAdamKernels();
   if (current[MARK] !== undefined) return;
   const stockMatMul: KernelConfig = { ...current };
+  const stockSqrt: KernelConfig = { ...kernel('Sqrt') };
   const configs: MarkedConfig[] = [
     // setupFunc: the stock matmul's cwrap must still run when the backend initializes.
     { kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: makeBatchMatMul(stockMatMul), setupFunc: stockMatMul.setupFunc },
     { kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: makeConv2DBackpropFilter(stockMatMul) },
     { kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: makeConv2DBackpropInput() },
     { kernelName: 'MaxPoolGrad', backendName: 'wasm', kernelFunc: makeMaxPoolGrad() },
+    { kernelName: 'Sqrt', backendName: 'wasm', kernelFunc: makeSqrt(stockSqrt), setupFunc: stockSqrt.setupFunc },
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');

@@ -1,0 +1,384 @@
+/**
+ * The benchmark's table: one row per measurement with its value, target, the ratio the target is about and
+ * pass/fail. Pure: builds rows from the measurements, renders Markdown text or a JSON document.
+ */
+import type { ComputeResults, PolicyProfile, StepMeasurement } from './compute.js';
+import type { Contention } from './contention.js';
+import type { BenchEnvironment } from './env.js';
+import type { PlanTiming } from './plan.js';
+import type { OverheadResults, PoolResults } from './processes.js';
+import type { StockResults } from './stock.js';
+
+export interface Row {
+  id: string;
+  measurement: string;
+  value: string;
+  /** Empty for rows that only inform. */
+  target: string;
+  /** The number the target is about (see `target`); null when there is none. */
+  ratio: number | null;
+  /** null: no target. */
+  pass: boolean | null;
+}
+
+export interface BenchResults {
+  environment: BenchEnvironment;
+  plan: PlanTiming | { error: string };
+  compute: ComputeResults | { error: string };
+  stock: StockResults | { error: string };
+  overhead: OverheadResults | { error: string };
+  pool: PoolResults | { error: string };
+  /** Per section (plan, compute, stock, overhead, pool): other processes' share of the machine; null off Linux. */
+  contention: Record<string, Contention | null>;
+  durationMs: number;
+}
+
+/** Targets of the issue, as ratios. */
+export const TARGETS = {
+  mlpStepOfMatmul: 0.7,
+  cnnSpeedupOverCpu: 8,
+  mixedOverFloat32: 1.1,
+  runOverheadS: 0.3,
+  twoWorkerSpeedup: 1.8,
+  planS: 1,
+} as const;
+
+const ok = <T extends object>(value: T | { error: string }): value is T => !('error' in value);
+const ms = (v: number): string => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 1)} ms`);
+const fixed = (v: number, digits = 2): string => v.toFixed(digits);
+
+function stepOf(compute: ComputeResults, preset: string, policy: string, variant = ''): StepMeasurement | undefined {
+  return compute.wasmSteps.find((s) => s.preset === preset && s.policy === policy && s.variant === variant);
+}
+
+function profileOf(compute: ComputeResults, preset: string, policy: string): PolicyProfile | undefined {
+  return compute.profiles.find((p) => p.preset === preset && p.policy === policy);
+}
+
+function errorRow(id: string, measurement: string, error: string): Row {
+  return { id, measurement, value: `error: ${error}`, target: '', ratio: null, pass: null };
+}
+
+export function buildRows(results: BenchResults): Row[] {
+  const rows: Row[] = [];
+  const { compute, stock, overhead, pool, plan } = results;
+
+  if (ok(compute)) {
+    const fwd = compute.forwardMatmul;
+    rows.push({
+      id: 'matmul.forward',
+      measurement: `Forward matmul, MLP shapes (${fwd.shapes.map((s) => s.join('×')).join(', ')}), weights reused`,
+      value: `${fixed(fwd.gflops, 1)} GFLOP/s`,
+      target: '',
+      ratio: null,
+      pass: null,
+    });
+    for (const preset of ['mlp', 'cnn'] as const) {
+      const step = stepOf(compute, preset, 'float32');
+      if (step === undefined) continue;
+      const ratio = step.gflops / fwd.gflops;
+      const isMlp = preset === 'mlp';
+      rows.push({
+        id: `${preset}.step.gflops`,
+        measurement: `${isMlp ? 'MLP 784-512-512-10' : 'CNN preset'} training step, float32, batch ${step.batchSize}, patched wasm`,
+        value: `${fixed(step.gflops, 1)} GFLOP/s (${ms(step.step.wallMs)}, ${fixed(step.flops.trainingStep / 1e6, 1)} MFLOP)`,
+        target: isMlp ? `ratio to forward matmul ≥ ${TARGETS.mlpStepOfMatmul}` : '',
+        ratio,
+        pass: isMlp ? ratio >= TARGETS.mlpStepOfMatmul : null,
+      });
+    }
+    const fused = stepOf(compute, 'mlp', 'float32', 'fused-adam');
+    if (fused) {
+      rows.push({
+        id: 'mlp.step.fused-adam',
+        measurement: '  what-if: the same step with one fused Adam kernel per variable (proposed for optimizer.ts)',
+        value: `${fixed(fused.gflops, 1)} GFLOP/s (${ms(fused.step.wallMs)})`,
+        target: '',
+        ratio: fused.gflops / fwd.gflops,
+        pass: null,
+      });
+    }
+    const mlp = stepOf(compute, 'mlp', 'float32');
+    const cpuMlp = compute.cpuSteps.find((s) => s.preset === 'mlp');
+    if (mlp && ok(stock) && stock.mlp) {
+      rows.push({
+        id: 'mlp.stock',
+        measurement: 'MLP step, stock wasm (fresh process, no mpx kernels) ÷ patched wasm',
+        value: `${ms(stock.mlp.step.wallMs)} vs ${ms(mlp.step.wallMs)}`,
+        target: '',
+        ratio: stock.mlp.step.wallMs / mlp.step.wallMs,
+        pass: null,
+      });
+    } else if (!ok(stock)) {
+      rows.push(errorRow('mlp.stock', 'MLP step, stock wasm', stock.error));
+    }
+    if (mlp && cpuMlp) {
+      rows.push({
+        id: 'mlp.cpu',
+        measurement: 'MLP step, cpu backend ÷ patched wasm',
+        value: `${ms(cpuMlp.step.wallMs)} vs ${ms(mlp.step.wallMs)}`,
+        target: '',
+        ratio: cpuMlp.step.wallMs / mlp.step.wallMs,
+        pass: null,
+      });
+    }
+    if (ok(stock)) {
+      rows.push({
+        id: 'cnn.stock',
+        measurement: 'CNN step, stock wasm',
+        value: stock.cnn ? ms(stock.cnn.step.wallMs) : `cannot train: ${stock.cnnError ?? 'unknown error'}`,
+        target: '',
+        ratio: null,
+        pass: null,
+      });
+    }
+    const cnn = stepOf(compute, 'cnn', 'float32');
+    const cpuCnn = compute.cpuSteps.find((s) => s.preset === 'cnn');
+    if (cnn && cpuCnn) {
+      const ratio = cpuCnn.step.wallMs / cnn.step.wallMs;
+      rows.push({
+        id: 'cnn.cpu',
+        measurement: `CNN step, cpu backend ÷ patched wasm (batch ${cnn.batchSize})`,
+        value: `${ms(cpuCnn.step.wallMs)} vs ${ms(cnn.step.wallMs)}`,
+        target: `ratio ≥ ${TARGETS.cnnSpeedupOverCpu}`,
+        ratio,
+        pass: ratio >= TARGETS.cnnSpeedupOverCpu,
+      });
+    }
+    for (const preset of ['mlp', 'cnn'] as const) {
+      const base = stepOf(compute, preset, 'float32');
+      for (const policy of ['mixed_float16', 'mixed_bfloat16'] as const) {
+        const step = stepOf(compute, preset, policy);
+        if (!base || !step) continue;
+        const ratio = step.step.wallMs / base.step.wallMs;
+        rows.push({
+          id: `${preset}.${policy}`,
+          measurement: `${preset === 'mlp' ? 'MLP' : 'CNN'} step, ${policy} (emulated) ÷ float32`,
+          value: `${ms(step.step.wallMs)} vs ${ms(base.step.wallMs)}`,
+          target: `ratio ≤ ${fixed(TARGETS.mixedOverFloat32)}`,
+          ratio,
+          pass: ratio <= TARGETS.mixedOverFloat32,
+        });
+        const profile = profileOf(compute, preset, policy);
+        if (profile) {
+          rows.push({
+            id: `${preset}.${policy}.quantize`,
+            measurement: `  MpxQuantize per step (separate profiled pass)`,
+            value:
+              `${fixed(profile.quantizeCalls, 0)} calls, ${fixed(profile.quantizeElements / 1e6, 2)} M elements ` +
+              `(already on the grid: ${fixed(profile.noopQuantizeCalls, 0)} calls, ${fixed(profile.noopQuantizeElements / 1e6, 2)} M), ` +
+              `${ms(profile.quantizeMs)} = ${fixed((100 * profile.quantizeMs) / step.step.wallMs, 1)}% of the step`,
+            target: '',
+            ratio: null,
+            pass: null,
+          });
+        }
+      }
+    }
+  } else {
+    rows.push(errorRow('compute', 'In-process training measurements', compute.error));
+  }
+
+  if (ok(overhead)) {
+    const s = overhead.overheadMs / 1000;
+    rows.push({
+      id: 'run.overhead',
+      measurement: 'Per-run overhead: worker wall time (spawn → exit) − its training, tiny 1-step run',
+      value: `${fixed(s)} s`,
+      target: `≤ ${TARGETS.runOverheadS} s (ratio ≤ 1)`,
+      ratio: s / TARGETS.runOverheadS,
+      pass: s <= TARGETS.runOverheadS,
+    });
+    const probe = (name: string, label: string, field: 'wallMs' | 'importMs' | 'initMs'): void => {
+      const p = overhead.probes[name];
+      const value = p?.[field];
+      if (value === undefined || Number.isNaN(value)) return;
+      rows.push({ id: `run.overhead.${name}.${field}`, measurement: `  ${label}`, value: ms(value), target: '', ratio: null, pass: null });
+    };
+    probe('noop', 'node start → exit, nothing imported (spawn wall)', 'wallMs');
+    probe('import:execa', 'import execa (the worker uses it for 2 IPC calls)', 'importMs');
+    probe('import:tfjs', 'ESM import of @tensorflow/tfjs + backend-wasm (the worker today)', 'importMs');
+    probe('require:tfjs', 'the same two packages with require (no CommonJS export lexing)', 'importMs');
+    probe('backend:auto', "startBackend('auto') → wasm (after imports)", 'initMs');
+    const lean = overhead.lean;
+    if ('error' in lean) {
+      rows.push(errorRow('run.overhead.lean', '  what-if worker', lean.error));
+    } else {
+      const leanS = lean.overheadMs / 1000;
+      rows.push({
+        id: 'run.overhead.lean',
+        measurement: `  what-if: same runs, worker with tfjs by require and IPC without execa (${lean.rewrites} imports rewritten in a copy)`,
+        value: `${fixed(leanS)} s`,
+        target: '',
+        ratio: leanS / TARGETS.runOverheadS,
+        pass: null,
+      });
+    }
+  } else {
+    rows.push(errorRow('run.overhead', 'Per-run overhead', overhead.error));
+  }
+
+  if (ok(pool)) {
+    rows.push({
+      id: 'pool.speedup',
+      measurement: `2 workers ÷ 1 worker, ${pool.runs}-run matrix (runAll, real worker)`,
+      value: `${ms(pool.oneWorkerMs)} → ${ms(pool.twoWorkersMs)}${pool.failed.length > 0 ? ` (${pool.failed.length} runs failed)` : ''}`,
+      target: `ratio ≥ ${TARGETS.twoWorkerSpeedup}`,
+      ratio: pool.speedup,
+      pass: pool.speedup >= TARGETS.twoWorkerSpeedup && pool.failed.length === 0,
+    });
+    if (pool.oneWorkerCpuMs !== null) {
+      const cores = pool.oneWorkerCpuMs / pool.oneWorkerMs;
+      rows.push({
+        id: 'pool.cpu-bound',
+        measurement: '  bound from CPU use: 1 worker keeps this many cores busy on average (V8 JIT, GC, wasm tier-up threads); 2 ÷ it',
+        value: `${fixed(cores)} cores → about ${fixed(2 / cores)}×`,
+        target: '',
+        ratio: 2 / cores,
+        pass: null,
+      });
+    }
+    if ('error' in pool.lean) {
+      rows.push(errorRow('pool.lean', '  what-if worker', pool.lean.error));
+    } else {
+      const lean = pool.lean;
+      const cores = lean.oneWorkerCpuMs === null ? null : lean.oneWorkerCpuMs / lean.oneWorkerMs;
+      rows.push({
+        id: 'pool.lean',
+        measurement: '  what-if: same matrix, worker with tfjs by require and IPC without execa',
+        value:
+          `${ms(lean.oneWorkerMs)} → ${ms(lean.twoWorkersMs)}` +
+          (cores === null ? '' : `; 1 worker ${fixed(cores)} cores → about ${fixed(2 / cores)}×`),
+        target: '',
+        ratio: lean.speedup,
+        pass: null,
+      });
+    }
+    rows.push({
+      id: 'pool.ceiling',
+      measurement: '  machine ceiling: same wasm matmuls in 2 processes ÷ 1',
+      value: `${fixed(pool.ceiling)}×`,
+      target: '',
+      ratio: pool.ceiling,
+      pass: null,
+    });
+  } else {
+    rows.push(errorRow('pool.speedup', '2 workers vs 1', pool.error));
+  }
+
+  if (ok(plan)) {
+    const s = plan.firstMs / 1000;
+    rows.push({
+      id: 'plan.100k',
+      measurement: `Plan a ${plan.cells.toLocaleString('en-US')}-cell matrix (loadSpecText + planRuns, first call)`,
+      value: `${fixed(s)} s (warm ${fixed(plan.warmMs / 1000)} s)`,
+      target: `< ${TARGETS.planS} s (ratio < 1)`,
+      ratio: s / TARGETS.planS,
+      pass: s < TARGETS.planS,
+    });
+  } else {
+    rows.push(errorRow('plan.100k', 'Plan a 100,000-cell matrix', plan.error));
+  }
+  return rows;
+}
+
+/** Why a target missed (or what limits it), from the measurements themselves. */
+export function buildNotes(results: BenchResults, rows: Row[]): string[] {
+  const notes: string[] = [];
+  const { compute, overhead, pool, environment } = results;
+  const busy = Object.entries(results.contention).filter((entry): entry is [string, Contention] => (entry[1]?.othersShare ?? 0) > 0.05);
+  if (busy.length > 0) {
+    notes.push(
+      `NOT A QUIET MACHINE: other processes used ${busy.map(([name, c]) => `${Math.round(100 * c.othersShare)}% during ${name}`).join(', ')} ` +
+        `of the ${environment.cores} cores; rerun when idle before trusting those sections`,
+    );
+  }
+  if (ok(compute)) {
+    const failed = rows.find((r) => r.id === 'mlp.step.gflops' && r.pass === false);
+    const step = stepOf(compute, 'mlp', 'float32');
+    const profile = profileOf(compute, 'mlp', 'float32');
+    const fused = stepOf(compute, 'mlp', 'float32', 'fused-adam');
+    if (failed && step && profile) {
+      const productsAtForwardRate = step.flops.trainingStep / (compute.forwardMatmul.gflops * 1e6);
+      const budget = step.flops.trainingStep / (TARGETS.mlpStepOfMatmul * compute.forwardMatmul.gflops * 1e6);
+      notes.push(
+        `MLP step: ${ms(profile.stepMs)} per update in the profiled pass: BatchMatMul ${ms(profile.matmulMs)} (the same ` +
+          `products take ${ms(productsAtForwardRate)} at the forward rate; the rest is XNNPACK packing each fresh ` +
+          `operand and transposes), optimizer ${ms(profile.optimizerMs)} (12 elementwise kernels per variable), other ` +
+          `${ms(Math.max(0, profile.stepMs - profile.matmulMs - profile.optimizerMs))}. ${TARGETS.mlpStepOfMatmul} of ` +
+          `the forward rate means ${ms(budget)} per step` +
+          (fused ? `; with a fused Adam the step measures ${ms(fused.step.wallMs)} (ratio ${fixed(fused.gflops / compute.forwardMatmul.gflops)})` : ''),
+      );
+    }
+  }
+  if (ok(compute)) {
+    const copies = compute.profiles.filter((p) => p.identityCalls > 0);
+    if (copies.length > 0) {
+      notes.push(
+        `tfjs-backend-wasm's Identity kernel copies its input (tfjs-backend-cpu's aliases it); per update: ` +
+          copies.map((p) => `${p.preset}/${p.policy} ${fixed(p.identityCalls, 0)} copies, ${ms(p.identityMs)}`).join('; '),
+      );
+    }
+  }
+  if (ok(overhead) && overhead.overheadMs / 1000 > TARGETS.runOverheadS) {
+    const p = overhead.probes;
+    const [esm, req, execa] = [p['import:tfjs']?.importMs, p['require:tfjs']?.importMs, p['import:execa']?.importMs];
+    if (esm !== undefined && req !== undefined && execa !== undefined) {
+      notes.push(
+        `per-run overhead: loading tfjs with require instead of an ESM import saves ${ms(esm - req)} (Node lexes ` +
+          `every CommonJS module an ESM import reaches for its named exports), and IPC without execa ${ms(execa)}` +
+          ('error' in overhead.lean ? '' : `; the worker with both changes measures ${ms(overhead.lean.overheadMs)}`),
+      );
+    }
+  }
+  if (ok(pool) && pool.speedup < TARGETS.twoWorkerSpeedup) {
+    const limits: string[] = [];
+    if (pool.oneWorkerCpuMs !== null) {
+      const cores = pool.oneWorkerCpuMs / pool.oneWorkerMs;
+      limits.push(
+        `with 1 job the workers used ${fixed(pool.oneWorkerCpuMs / 1000, 1)} s of CPU in ${fixed(pool.oneWorkerMs / 1000, 1)} s ` +
+          `(${fixed(cores)} cores: V8 compiles JS and wasm and collects garbage on helper threads), so 2 jobs on ` +
+          `${environment.cores} cores can be only about ${fixed(environment.cores / cores)}× faster`,
+      );
+    }
+    if (pool.ceiling < TARGETS.twoWorkerSpeedup) limits.push(`the same pure compute in 2 processes gave only ${fixed(pool.ceiling)}×`);
+    if (limits.length > 0) notes.push(`2 workers: ${limits.join('; ')}`);
+  }
+  return notes;
+}
+
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|');
+}
+
+export function renderTable(rows: readonly Row[]): string {
+  const lines = ['| measurement | value | target | ratio | pass/fail |', '| --- | --- | --- | --- | --- |'];
+  for (const row of rows) {
+    const verdict = row.pass === null ? '' : row.pass ? 'pass' : '**FAIL**';
+    const ratio = row.ratio === null ? '' : fixed(row.ratio, row.ratio >= 10 ? 0 : 2);
+    lines.push(`| ${escapeCell(row.measurement)} | ${escapeCell(row.value)} | ${escapeCell(row.target)} | ${ratio} | ${verdict} |`);
+  }
+  return lines.join('\n');
+}
+
+export function renderEnvironment(env: BenchEnvironment): string {
+  const tfjs = Object.entries(env.tfjs).map(([name, version]) => `${name.replace('@tensorflow/', '')} ${version}`).join(', ');
+  return [
+    `cpu: ${env.cpu} (${env.cores} cores), ${env.platform}`,
+    `node ${env.node} (V8 ${env.v8}), wasm SIMD ${env.wasmSimd ? 'yes' : 'no'}; ${tfjs}`,
+    `load average at start: ${fixed(env.loadAverage)}; ${env.date}`,
+  ].join('\n');
+}
+
+export function renderText(results: BenchResults, rows: readonly Row[], notes: readonly string[]): string {
+  const targets = rows.filter((r) => r.pass !== null);
+  const passed = targets.filter((r) => r.pass).length;
+  return [
+    renderEnvironment(results.environment),
+    '',
+    renderTable(rows),
+    '',
+    `${passed} of ${targets.length} targets pass; benchmark took ${fixed(results.durationMs / 1000, 0)} s.`,
+    ...notes.map((n) => `note: ${n}`),
+  ].join('\n');
+}
