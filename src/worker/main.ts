@@ -2,17 +2,25 @@
  * Worker process entry: transport only. Waits for `start`, runs it, answers `result` or `failed` — always answers,
  * even when setup throws (as vitest's workers send `started` with an error). Spawned by src/runner/spawn.ts.
  */
-import { getOneMessage, sendMessage } from 'execa';
 import { isParentMessage, PROTOCOL_VERSION, type ChildMessage } from '../runner/protocol.js';
 import type { BackendName } from '../spec/types.js';
-import { isOutOfMemoryError, MemoryBudgetExceeded, TensorLedger } from './measure.js';
+import type { TensorLedger } from './measure.js';
 
-async function send(message: ChildMessage): Promise<void> {
-  await sendMessage(message);
+// Node's own IPC rather than execa's child-side helpers (which take ~80 ms to import, per run): the parent's execa
+// sends and receives plain `process.send` messages.
+function send(message: ChildMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) return reject(new Error('mpx worker: no IPC channel (it is started by mpx run)'));
+    process.send(message, undefined, {}, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+function nextMessage(): Promise<unknown> {
+  return new Promise((resolve) => process.once('message', resolve));
 }
 
 async function main(): Promise<void> {
-  const message = await getOneMessage();
+  const message = await nextMessage();
   if (!isParentMessage(message) || message.type !== 'start') {
     throw new Error(`expected a start message of protocol ${PROTOCOL_VERSION}, got ${JSON.stringify(message).slice(0, 200)}`);
   }
@@ -23,6 +31,7 @@ async function main(): Promise<void> {
     // Loaded after the message arrives so that a broken tfjs install is reported as a failed run, not a crash.
     const { startBackend } = await import('./backend.js');
     const { trainRun } = await import('./train.js');
+    const { TensorLedger } = await import('./measure.js');
     backend = (await startBackend(run.backend)).name;
     await send({ mpx: PROTOCOL_VERSION, type: 'ready', backend, pid: process.pid });
     ledger = new TensorLedger(options.memoryLimitBytes ?? run.memoryLimitBytes);
@@ -33,9 +42,10 @@ async function main(): Promise<void> {
     await send({ mpx: PROTOCOL_VERSION, type: 'result', measurements });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    if (error instanceof MemoryBudgetExceeded) {
+    const measure = await import('./measure.js').catch(() => null); // null when tfjs itself cannot load
+    if (measure && error instanceof measure.MemoryBudgetExceeded) {
       await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'oom', message: text, backend, reachedBytes: error.reachedBytes });
-    } else if (isOutOfMemoryError(text)) {
+    } else if (measure?.isOutOfMemoryError(text)) {
       const reached = ledger?.peakBytes ?? null;
       const message = `out of memory: ${text}${reached === null ? '' : ` (measured tensor bytes had reached ${reached})`}`;
       await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'oom', message, backend, reachedBytes: reached });

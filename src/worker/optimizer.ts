@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { OptimizerDef } from '../spec/types.js';
+import { adamUpdate, hasFusedAdam } from './kernels/adam.js';
 import type { MemoryRole, TensorLedger } from './measure.js';
 
 /** Keras's default epsilon for Adam (`keras.optimizers.Adam(epsilon=1e-7)`). */
@@ -118,13 +119,33 @@ class Adam implements Optimizer {
     this.iterations++;
     const t = this.iterations;
     const stepSize = (this.learningRate * Math.sqrt(1 - ADAM_BETA_2 ** t)) / (1 - ADAM_BETA_1 ** t);
+    // Where the backend has the fused kernel (wasm), one pass per variable as TensorFlow's ResourceApplyAdam does:
+    // the same float32 operations in the same order (same bits), without the tf-op form's temporaries.
+    const isFused = hasFusedAdam();
+    const coefficients = {
+      beta1: ADAM_BETA_1,
+      c1: (1 - ADAM_BETA_1) * factor,
+      beta2: ADAM_BETA_2,
+      c2: (1 - ADAM_BETA_2) * factor * factor,
+      epsilon: ADAM_EPSILON,
+      stepSize,
+    };
     variables.forEach((variable, i) => {
       const g = grads[i]!;
       const m = this.m.get(variable);
       const v = this.v.get(variable);
+      if (isFused) {
+        const next = adamUpdate(m, v, variable, g, coefficients);
+        ([m, v, variable] as const).forEach((target, k) => {
+          target.assign(next[k]!);
+          next[k]!.dispose();
+          ledger?.retag(target, k === 2 ? 'parameters' : 'optimizer');
+        });
+        return;
+      }
       // The unscaling factor rides on the scalar coefficients: (1−β1)·(f·g) and (1−β2)·(f·g)² need no copy of g.
-      assignFrom(m, () => tf.add(tf.mul(m, ADAM_BETA_1), tf.mul(g, (1 - ADAM_BETA_1) * factor)), 'optimizer', ledger);
-      assignFrom(v, () => tf.add(tf.mul(v, ADAM_BETA_2), tf.mul(tf.square(g), (1 - ADAM_BETA_2) * factor * factor)), 'optimizer', ledger);
+      assignFrom(m, () => tf.add(tf.mul(m, ADAM_BETA_1), tf.mul(g, coefficients.c1)), 'optimizer', ledger);
+      assignFrom(v, () => tf.add(tf.mul(v, ADAM_BETA_2), tf.mul(tf.square(g), coefficients.c2)), 'optimizer', ledger);
       assignFrom(variable, () => tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), ADAM_EPSILON)), stepSize)), 'parameters', ledger);
     });
   }

@@ -349,6 +349,17 @@ function makeSqrt(stock: KernelConfig): KernelFunc {
  * Registers the training kernels above for backendName 'wasm'. Idempotent. Call after
  * `import '@tensorflow/tfjs-backend-wasm'`; works before or after `tf.setBackend('wasm')`.
  */
+/**
+ * Identity shares its input's buffer, as the cpu backend and TensorFlow do; stock wasm copies it. tfjs saves every
+ * tensor a gradient needs through clone() → Identity, so the copies cost time and, worse, showed up in measured
+ * memory as a second copy of each saved activation that no real runtime holds.
+ */
+const identityAlias: tf.KernelFunc = ({ inputs, backend }) => {
+  const x = inputs.x as tf.TensorInfo;
+  (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 export function registerWasmTrainingKernels(): void {
   const current = tf.getKernel('BatchMatMul', 'wasm') as MarkedConfig | undefined;
   if (current === undefined) {
@@ -365,6 +376,7 @@ export function registerWasmTrainingKernels(): void {
     { kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: makeConv2DBackpropInput() },
     { kernelName: 'MaxPoolGrad', backendName: 'wasm', kernelFunc: makeMaxPoolGrad() },
     { kernelName: 'Sqrt', backendName: 'wasm', kernelFunc: makeSqrt(stockSqrt), setupFunc: stockSqrt.setupFunc },
+    { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityAlias },
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
