@@ -239,7 +239,7 @@ export async function measureCompute(log: (line: string) => void): Promise<Compu
   log('forward matmul reference (MLP shapes)');
   const forwardMatmul = measureForwardMatmul(presetRun('mlp', 'float32'));
 
-  log('training steps on patched wasm: MLP × 3 policies, and float32 with the fused Adam of the proposal');
+  log('training steps on patched wasm: MLP × 3 policies, and float32 with the bench\'s own fused-Adam optimizer');
   const mlpFloat32 = presetRun('mlp', 'float32');
   const fusedAdam: StepVariant = {
     run: mlpFloat32,

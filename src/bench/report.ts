@@ -91,7 +91,7 @@ export function buildRows(results: BenchResults): Row[] {
     if (fused) {
       rows.push({
         id: 'mlp.step.fused-adam',
-        measurement: '  what-if: the same step with one fused Adam kernel per variable (proposed for optimizer.ts)',
+        measurement: '  check: the same step with the bench\'s own fused-Adam optimizer (optimizer.ts uses the same kernel on wasm)',
         value: `${fixed(fused.gflops, 1)} GFLOP/s (${ms(fused.step.wallMs)})`,
         target: '',
         ratio: fused.gflops / fwd.gflops,
@@ -196,7 +196,7 @@ export function buildRows(results: BenchResults): Row[] {
       rows.push({ id: `run.overhead.${name}.${field}`, measurement: `  ${label}`, value: ms(value), target: '', ratio: null, pass: null });
     };
     probe('noop', 'node start → exit, nothing imported (spawn wall)', 'wallMs');
-    probe('import:execa', 'import execa (the worker uses it for 2 IPC calls)', 'importMs');
+    probe('import:execa', 'import execa (the parent\'s IPC library; the worker itself no longer imports it)', 'importMs');
     probe('import:tfjs', 'ESM import of @tensorflow/tfjs + backend-wasm (the worker today)', 'importMs');
     probe('require:tfjs', 'the same two packages with require (no CommonJS export lexing)', 'importMs');
     probe('backend:auto', "startBackend('auto') → wasm (after imports)", 'initMs');
@@ -207,7 +207,7 @@ export function buildRows(results: BenchResults): Row[] {
       const leanS = lean.overheadMs / 1000;
       rows.push({
         id: 'run.overhead.lean',
-        measurement: `  what-if: same runs, worker with tfjs by require and IPC without execa (${lean.rewrites} imports rewritten in a copy)`,
+        measurement: `  what-if: same runs, worker with tfjs by require (${lean.rewrites} imports rewritten in a copy)`,
         value: `${fixed(leanS)} s`,
         target: '',
         ratio: leanS / TARGETS.runOverheadS,
@@ -245,7 +245,7 @@ export function buildRows(results: BenchResults): Row[] {
       const cores = lean.oneWorkerCpuMs === null ? null : lean.oneWorkerCpuMs / lean.oneWorkerMs;
       rows.push({
         id: 'pool.lean',
-        measurement: '  what-if: same matrix, worker with tfjs by require and IPC without execa',
+        measurement: '  what-if: same matrix, worker with tfjs by require',
         value:
           `${ms(lean.oneWorkerMs)} → ${ms(lean.twoWorkersMs)}` +
           (cores === null ? '' : `; 1 worker ${fixed(cores)} cores → about ${fixed(2 / cores)}×`),
@@ -315,7 +315,7 @@ export function buildNotes(results: BenchResults, rows: Row[]): string[] {
     const copies = compute.profiles.filter((p) => p.identityCalls > 0);
     if (copies.length > 0) {
       notes.push(
-        `tfjs-backend-wasm's Identity kernel copies its input (tfjs-backend-cpu's aliases it); per update: ` +
+        `Identity calls per update (mpx registers an aliasing Identity on wasm, as tfjs-backend-cpu has; stock wasm copies): ` +
           copies.map((p) => `${p.preset}/${p.policy} ${fixed(p.identityCalls, 0)} copies, ${ms(p.identityMs)}`).join('; '),
       );
     }
@@ -326,8 +326,9 @@ export function buildNotes(results: BenchResults, rows: Row[]): string[] {
     if (esm !== undefined && req !== undefined && execa !== undefined) {
       notes.push(
         `per-run overhead: loading tfjs with require instead of an ESM import saves ${ms(esm - req)} (Node lexes ` +
-          `every CommonJS module an ESM import reaches for its named exports), and IPC without execa ${ms(execa)}` +
-          ('error' in overhead.lean ? '' : `; the worker with both changes measures ${ms(overhead.lean.overheadMs)}`),
+          `every CommonJS module an ESM import reaches for its named exports); the worker already skips execa ` +
+          `(${ms(execa)} to import)` +
+          ('error' in overhead.lean ? '' : `; the worker with tfjs by require measures ${ms(overhead.lean.overheadMs)}`),
       );
     }
   }
