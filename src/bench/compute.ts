@@ -11,7 +11,6 @@ import { LossScaler } from '../worker/precision/loss-scale.js';
 import { QUANTIZE_KERNEL } from '../worker/precision/quantize.js';
 import { policyGrid, Trainer } from '../worker/train.js';
 import { countFlops, type ModelFlops } from './flops.js';
-import { useFusedAdam } from './fused-adam.js';
 import { profileKernels } from './kernel-profile.js';
 import { POLICIES, presetRun, type PresetName } from './specs.js';
 import { median, summarize, timeCall, type Timing, type TimingSummary } from './stats.js';
@@ -19,7 +18,7 @@ import { median, summarize, timeCall, type Timing, type TimingSummary } from './
 export interface StepMeasurement {
   preset: PresetName;
   policy: Policy;
-  /** '' for the code as it is; 'fused-adam' for the what-if with the proposed optimizer (src/bench/fused-adam.ts). */
+  /** '' for the code as it is (kept for what-if variants of a step). */
   variant: string;
   backend: string;
   batchSize: number;
@@ -239,14 +238,8 @@ export async function measureCompute(log: (line: string) => void): Promise<Compu
   log('forward matmul reference (MLP shapes)');
   const forwardMatmul = measureForwardMatmul(presetRun('mlp', 'float32'));
 
-  log('training steps on patched wasm: MLP × 3 policies, and float32 with the bench\'s own fused-Adam optimizer');
-  const mlpFloat32 = presetRun('mlp', 'float32');
-  const fusedAdam: StepVariant = {
-    run: mlpFloat32,
-    variant: 'fused-adam',
-    prepare: (trainer) => useFusedAdam(trainer, mlpFloat32.train.optimizer.learningRate),
-  };
-  const mlp = measureSteps([...POLICIES.map((p) => presetRun('mlp', p)), fusedAdam], 'wasm', { warmup: 3, rounds: 8, perRound: 5 });
+  log('training steps on patched wasm: MLP × 3 policies');
+  const mlp = measureSteps(POLICIES.map((p) => presetRun('mlp', p)), 'wasm', { warmup: 3, rounds: 8, perRound: 5 });
   log('training steps on patched wasm: CNN × 3 policies');
   const cnn = measureSteps(POLICIES.map((p) => presetRun('cnn', p)), 'wasm', { warmup: 3, rounds: 6, perRound: 4 });
 

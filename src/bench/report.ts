@@ -87,17 +87,6 @@ export function buildRows(results: BenchResults): Row[] {
         pass: isMlp ? ratio >= TARGETS.mlpStepOfMatmul : null,
       });
     }
-    const fused = stepOf(compute, 'mlp', 'float32', 'fused-adam');
-    if (fused) {
-      rows.push({
-        id: 'mlp.step.fused-adam',
-        measurement: '  check: the same step with the bench\'s own fused-Adam optimizer (optimizer.ts uses the same kernel on wasm)',
-        value: `${fixed(fused.gflops, 1)} GFLOP/s (${ms(fused.step.wallMs)})`,
-        target: '',
-        ratio: fused.gflops / fwd.gflops,
-        pass: null,
-      });
-    }
     const mlp = stepOf(compute, 'mlp', 'float32');
     const cpuMlp = compute.cpuSteps.find((s) => s.preset === 'mlp');
     if (mlp && ok(stock) && stock.mlp) {
@@ -297,17 +286,15 @@ export function buildNotes(results: BenchResults, rows: Row[]): string[] {
     const failed = rows.find((r) => r.id === 'mlp.step.gflops' && r.pass === false);
     const step = stepOf(compute, 'mlp', 'float32');
     const profile = profileOf(compute, 'mlp', 'float32');
-    const fused = stepOf(compute, 'mlp', 'float32', 'fused-adam');
     if (failed && step && profile) {
       const productsAtForwardRate = step.flops.trainingStep / (compute.forwardMatmul.gflops * 1e6);
       const budget = step.flops.trainingStep / (TARGETS.mlpStepOfMatmul * compute.forwardMatmul.gflops * 1e6);
       notes.push(
         `MLP step: ${ms(profile.stepMs)} per update in the profiled pass: BatchMatMul ${ms(profile.matmulMs)} (the same ` +
           `products take ${ms(productsAtForwardRate)} at the forward rate; the rest is XNNPACK packing each fresh ` +
-          `operand and transposes), optimizer ${ms(profile.optimizerMs)} (12 elementwise kernels per variable), other ` +
+          `operand and transposes), optimizer ${ms(profile.optimizerMs)}, other ` +
           `${ms(Math.max(0, profile.stepMs - profile.matmulMs - profile.optimizerMs))}. ${TARGETS.mlpStepOfMatmul} of ` +
-          `the forward rate means ${ms(budget)} per step` +
-          (fused ? `; with a fused Adam the step measures ${ms(fused.step.wallMs)} (ratio ${fixed(fused.gflops / compute.forwardMatmul.gflops)})` : ''),
+          `the forward rate means ${ms(budget)} per step`,
       );
     }
   }
