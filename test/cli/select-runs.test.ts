@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, selectRuns } from '../../src/cli/select-runs.js';
-import { MpxError } from '../../src/errors.js';
 import type { RunRecord } from '../../src/runner/protocol.js';
 import { plan, records } from '../results/fixture.js';
+import { mpxErrorOf } from '../helpers/mpx-error.js';
 
 const NONE: RunFilter = new Map();
 const defaults = { filter: NONE, force: false, retryFailed: false };
 
-function errorOf(fn: () => unknown): MpxError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MpxError) return error;
-    throw error;
-  }
-  throw new Error('expected an MpxError');
-}
 
 /** The fixture's records by status: cell 0-1 ok, 2 ok/failed/ok, 3 timeout ×3, 4 oom/ok/oom, 5 oom/crashed/timeout, 6 ok (1 of 3), 7 none. */
 describe('selectRuns (resume)', () => {
@@ -106,20 +97,20 @@ describe('--filter', () => {
     [['policy='], /expected key=value/, undefined],
     [['policy=a||b'], /empty value for policy/, undefined],
   ])('%j → exit 2 with %s', (args, message, hint) => {
-    const error = errorOf(() => parseFilters(args));
+    const error = mpxErrorOf(() => parseFilters(args));
     expect(error.code).toBe('USAGE');
     expect(error.message).toMatch(message);
     if (hint) expect(error.hint).toBe(hint);
   });
 
   it('a value that matches nothing is an error with the values that exist', () => {
-    const error = errorOf(() => assertFilterMatches(parseFilters(['policy=mixed_float61']), [plan]));
+    const error = mpxErrorOf(() => assertFilterMatches(parseFilters(['policy=mixed_float61']), [plan]));
     expect(error.message).toBe('--filter policy=mixed_float61 matches no run (policy values: float32, mixed_float16, mixed_bfloat16)');
     expect(error.hint).toBe('did you mean policy=mixed_float16?');
   });
 
   it('values that each exist but never together are an error too', () => {
-    const error = errorOf(() => assertFilterMatches(parseFilters(['model=mlp,batchSize=512']), [plan]));
+    const error = mpxErrorOf(() => assertFilterMatches(parseFilters(['model=mlp,batchSize=512']), [plan]));
     expect(error.message).toMatch(/matches no run: each value exists, but no cell has them all/);
   });
 

@@ -3,6 +3,7 @@ import { MpxError, formatMpxError } from '../../src/errors.js';
 import { divisorsOf, planRuns } from '../../src/matrix/plan.js';
 import { hashCell, hashRun } from '../../src/matrix/run-id.js';
 import type { ExperimentSpec, MatrixDef, ModelDef } from '../../src/spec/types.js';
+import { mpxErrorOf } from '../helpers/mpx-error.js';
 
 function model(name: string, units = 32): ModelDef {
   return {
@@ -58,15 +59,6 @@ function matrix(def: Partial<MatrixDef>): MatrixDef {
   return { axisOrder: [], include: [], exclude: [], ...def };
 }
 
-function thrown(fn: () => unknown): MpxError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MpxError) return error;
-    throw error;
-  }
-  throw new Error('expected an MpxError');
-}
 
 describe('planRuns', () => {
   it('builds cells in matrix order and runs cell-major, then by repeat', () => {
@@ -174,7 +166,7 @@ describe('planRuns errors', () => {
       { matrix: matrix({ accumulationSteps: [1, 3], axisOrder: ['accumulationSteps'] }) },
       { 'matrix.accumulationSteps.1': '14:25' },
     );
-    const error = thrown(() => planRuns(s));
+    const error = mpxErrorOf(() => planRuns(s));
     expect(error.code).toBe('SPEC_INVALID');
     expect(formatMpxError(error)).toBe(
       'experiments/a.yaml:14:25: batchSize 32 is not divisible by accumulationSteps 3 ' +
@@ -195,7 +187,7 @@ describe('planRuns errors', () => {
       },
       { 'matrix.include.0.accumulationSteps': '20:37', 'matrix.include.1.batchSize': '21:30' },
     );
-    const error = thrown(() => planRuns(s));
+    const error = mpxErrorOf(() => planRuns(s));
     expect(formatMpxError(error)).toBe(
       [
         'experiments/a.yaml:21:30: batchSize 10 is not divisible by accumulationSteps 4 ' +
@@ -211,11 +203,11 @@ describe('planRuns errors', () => {
   it('points at a matrix.batchSize item paired with the default accumulationSteps, else at defaults', () => {
     const defaults = { model: 'mlp', batchSize: 30, policy: 'float32', accumulationSteps: 4 } as const;
     const positions = { 'matrix.batchSize.1': '9:20', 'defaults.accumulationSteps': '5:22', matrix: '8:1' };
-    const fromMatrix = thrown(() =>
+    const fromMatrix = mpxErrorOf(() =>
       planRuns(spec({ defaults, matrix: matrix({ batchSize: [32, 30], axisOrder: ['batchSize'] }) }, positions)),
     );
     expect(fromMatrix.where).toBe('experiments/a.yaml:9:20');
-    const fromDefaults = thrown(() =>
+    const fromDefaults = mpxErrorOf(() =>
       planRuns(spec({ defaults, matrix: matrix({ policy: ['float32'], axisOrder: ['policy'] }) }, positions)),
     );
     expect(fromDefaults.where).toBe('experiments/a.yaml:5:22');
@@ -233,7 +225,7 @@ describe('planRuns errors', () => {
       },
       { 'matrix.accumulationSteps.0': '3:1', 'matrix.accumulationSteps.1': '4:1' },
     );
-    const error = thrown(() => planRuns(s));
+    const error = mpxErrorOf(() => planRuns(s));
     // 32 % 3, 30 % 4 fail for both models; each is reported once.
     expect([error, ...error.related].map((e) => `${e.where} ${e.message.split(' (')[0]}`)).toEqual([
       'experiments/a.yaml:3:1 batchSize 32 is not divisible by accumulationSteps 3',
@@ -250,8 +242,8 @@ describe('planRuns errors', () => {
       },
       { 'matrix.include.0': '7:7' },
     );
-    expect(thrown(() => planRuns(s)).where).toBe('experiments/a.yaml:7:7');
-    expect(thrown(() => planRuns(spec({ matrix: matrix({}) }))).where).toBe('experiments/a.yaml');
+    expect(mpxErrorOf(() => planRuns(s)).where).toBe('experiments/a.yaml:7:7');
+    expect(mpxErrorOf(() => planRuns(spec({ matrix: matrix({}) }))).where).toBe('experiments/a.yaml');
   });
 
   it('an unknown model points at where it was named, with a suggestion', () => {
@@ -259,7 +251,7 @@ describe('planRuns errors', () => {
       { matrix: matrix({ model: ['mlp', 'cnnn'], axisOrder: ['model'] }) },
       { 'matrix.model.1': '12:18' },
     );
-    expect(formatMpxError(thrown(() => planRuns(s)))).toBe(
+    expect(formatMpxError(mpxErrorOf(() => planRuns(s)))).toBe(
       'experiments/a.yaml:12:18: model "cnnn" is not defined under models (defined: mlp, cnn)\n' +
         '  hint: did you mean "cnn"?',
     );
@@ -268,13 +260,13 @@ describe('planRuns errors', () => {
   it('an empty matrix is SPEC_INVALID at matrix', () => {
     const positions = { matrix: '8:1' };
     const allExcluded = matrix({ model: ['mlp'], axisOrder: ['model'], exclude: [{ model: 'mlp' }] });
-    const excluded = thrown(() => planRuns(spec({ matrix: allExcluded }, positions)));
+    const excluded = mpxErrorOf(() => planRuns(spec({ matrix: allExcluded }, positions)));
     expect(excluded.code).toBe('SPEC_INVALID');
     expect(excluded.where).toBe('experiments/a.yaml:8:1');
     expect(excluded.message).toBe(
       'matrix expands to no cells: exclude removes every combination and no include entry adds one',
     );
-    expect(thrown(() => planRuns(spec({ matrix: matrix({}) }, positions))).message).toBe(
+    expect(mpxErrorOf(() => planRuns(spec({ matrix: matrix({}) }, positions))).message).toBe(
       'matrix expands to no cells: it has no axes and no include entries',
     );
   });
@@ -298,13 +290,13 @@ describe('planRuns errors', () => {
       },
       { matrix: '8:1' },
     );
-    const error = thrown(() => planRuns(s));
+    const error = mpxErrorOf(() => planRuns(s));
     expect(error.code).toBe('MATRIX_TOO_LARGE');
     expect(formatMpxError(error)).toBe(
       'experiments/a.yaml:8:1: matrix expands to 1812 runs (604 cells × 3 repeats), above the limit of 500\n' +
         '  hint: raise it with --max-runs 1812 or maxRuns: 1812 in the spec',
     );
-    expect(thrown(() => planRuns({ ...s, repeats: 1 }, { maxRuns: 100 })).message).toBe(
+    expect(mpxErrorOf(() => planRuns({ ...s, repeats: 1 }, { maxRuns: 100 })).message).toBe(
       'matrix expands to 604 runs (604 cells × 1 repeat), above the limit of 100',
     );
   });
@@ -319,7 +311,7 @@ describe('planRuns errors', () => {
         axisOrder: ['batchSize', 'accumulationSteps', 'model'],
       }),
     });
-    const error = thrown(() => planRuns(s));
+    const error = mpxErrorOf(() => planRuns(s));
     expect(error.code).toBe('MATRIX_TOO_LARGE');
     expect(error.message).toBe(
       'matrix has 15625000 combinations before exclude (250 batchSize × 250 accumulationSteps × 250 model), ' +

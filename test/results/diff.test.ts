@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { MpxError } from '../../src/errors.js';
 import { aggregateCells } from '../../src/results/aggregate.js';
 import { COLUMNS } from '../../src/results/columns.js';
 import {
@@ -19,6 +18,7 @@ import {
 } from '../../src/results/diff.js';
 import { csvExporter } from '../../src/results/export/csv.js';
 import { plan, records } from './fixture.js';
+import { mpxErrorOf } from '../helpers/mpx-error.js';
 
 const HEADER = 'cell,cell_id,model,batch_size,micro_batch_size,policy,accumulation_steps,status,reason,step_ms,step_ms_spread,final_loss,final_loss_spread,eval_accuracy,peak_bytes,rss_peak_bytes';
 
@@ -29,15 +29,6 @@ function table(name: string, rows: string[], metadata: Record<string, unknown> |
 
 const OPTIONS: DiffOptions = { baseLabel: 'base', headLabel: 'head' };
 
-function errorOf(fn: () => unknown): MpxError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MpxError) return error;
-    throw error;
-  }
-  throw new Error('expected an MpxError');
-}
 
 const BASE_ROWS = [
   '0,aaaa,mlp,16,16,float32,1,ok,,10,,0.5,,0.75,1000,200000000',
@@ -88,9 +79,9 @@ describe('parseResultsCsv', () => {
   });
 
   it('rejects a file that is not a results CSV, naming it', () => {
-    expect(errorOf(() => parseResultsCsv('a,b\n1,2\n', 'x', 'out/x.csv')).message).toMatch(/out\/x\.csv is not an mpx results CSV/);
-    expect(errorOf(() => parseResultsCsv('model,batch_size\n"mlp,16\n', 'x', 'out/x.csv')).message).toMatch(/out\/x\.csv is not a valid CSV/);
-    expect(errorOf(() => parseResultsCsv('', 'x', 'e.csv')).code).toBe('RESULTS_IO');
+    expect(mpxErrorOf(() => parseResultsCsv('a,b\n1,2\n', 'x', 'out/x.csv')).message).toMatch(/out\/x\.csv is not an mpx results CSV/);
+    expect(mpxErrorOf(() => parseResultsCsv('model,batch_size\n"mlp,16\n', 'x', 'out/x.csv')).message).toMatch(/out\/x\.csv is not a valid CSV/);
+    expect(mpxErrorOf(() => parseResultsCsv('', 'x', 'e.csv')).code).toBe('RESULTS_IO');
   });
 });
 
@@ -221,13 +212,13 @@ describe('--fail-on', () => {
     ['peak_byte:+5%', /"peak_byte" is not a metric/],
     ['status:+5%', /"status" is not a metric/],
   ])('rejects %s', (text, pattern) => {
-    const error = errorOf(() => parseFailOn(text));
+    const error = mpxErrorOf(() => parseFailOn(text));
     expect(error.code).toBe('USAGE');
     expect(error.message).toMatch(pattern);
   });
 
   it('suggests the closest metric', () => {
-    expect(errorOf(() => parseFailOn('peak_byte:+5%')).hint).toBe('did you mean "peak_bytes"?');
+    expect(mpxErrorOf(() => parseFailOn('peak_byte:+5%')).hint).toBe('did you mean "peak_bytes"?');
   });
 
   it('fails only for real changes beyond the threshold in its direction', () => {
@@ -270,9 +261,9 @@ describe('--tolerance', () => {
   });
 
   it('rejects signs, unknown names and a missing amount', () => {
-    expect(errorOf(() => parseTolerance('timing=+25%')).message).toMatch(/expected <metric or kind>=<amount>/);
-    expect(errorOf(() => parseTolerance('timming=25%')).hint).toBe('did you mean "timing"?');
-    expect(errorOf(() => parseTolerance('timing')).code).toBe('USAGE');
+    expect(mpxErrorOf(() => parseTolerance('timing=+25%')).message).toMatch(/expected <metric or kind>=<amount>/);
+    expect(mpxErrorOf(() => parseTolerance('timming=25%')).hint).toBe('did you mean "timing"?');
+    expect(mpxErrorOf(() => parseTolerance('timing')).code).toBe('USAGE');
   });
 });
 

@@ -3,12 +3,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MpxError } from '../../src/errors.js';
 import { aggregateCells } from '../../src/results/aggregate.js';
 import { COLUMNS } from '../../src/results/columns.js';
 import { collectMetadata } from '../../src/results/metadata.js';
 import { assertResultsDirWritable, hasSameResults, readRunRecords, renderResults, writeResults } from '../../src/results/store.js';
 import { plan, records } from './fixture.js';
+import { mpxErrorOf } from '../helpers/mpx-error.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -35,15 +35,6 @@ const metadata = collectMetadata({
 });
 const bundle = { rows: aggregateCells(plan, records), records: [...records].reverse(), metadata };
 
-function errorOf(fn: () => unknown): MpxError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MpxError) return error;
-    throw error;
-  }
-  throw new Error('expected an MpxError');
-}
 
 describe('writeResults', () => {
   it('creates the directory, writes the three files and leaves no temp file', () => {
@@ -90,7 +81,7 @@ describe('writeResults', () => {
   it('gives RESULTS_IO naming the path when the directory cannot be created', () => {
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, '');
-    const error = errorOf(() => writeResults(join(file, 'sub'), 'golden', bundle));
+    const error = mpxErrorOf(() => writeResults(join(file, 'sub'), 'golden', bundle));
     expect(error.code).toBe('RESULTS_IO');
     expect(error.file).toBe(join(file, 'sub'));
     expect(error.message).toMatch(/ENOTDIR/);
@@ -100,7 +91,7 @@ describe('writeResults', () => {
   it('gives RESULTS_IO and cleans up its temp file when a file cannot be replaced', () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'golden.csv')); // a directory where the CSV should go: rename fails
-    const error = errorOf(() => writeResults(dir, 'golden', bundle));
+    const error = mpxErrorOf(() => writeResults(dir, 'golden', bundle));
     expect(error.code).toBe('RESULTS_IO');
     expect(error.file).toBe(join(dir, 'golden.csv'));
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
@@ -118,7 +109,7 @@ describe('assertResultsDirWritable', () => {
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, '');
     for (const dir of [file, join(file, 'sub')]) {
-      const error = errorOf(() => assertResultsDirWritable(dir));
+      const error = mpxErrorOf(() => assertResultsDirWritable(dir));
       expect(error.code).toBe('RESULTS_IO');
       expect(error.file).toBe(dir);
       expect(error.hint).toMatch(/is a file, not a directory/);
@@ -137,7 +128,7 @@ describe('readRunRecords', () => {
     writeResults(dir, 'golden', bundle);
     const path = join(dir, 'golden.runs.jsonl');
     writeFileSync(path, `${readFileSync(path, 'utf8')}{"runId": 1}\n`);
-    const error = errorOf(() => readRunRecords(dir, 'golden'));
+    const error = mpxErrorOf(() => readRunRecords(dir, 'golden'));
     expect(error.code).toBe('RESULTS_IO');
     expect(error.where).toBe(`${path}:${records.length + 1}`);
   });
