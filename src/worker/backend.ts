@@ -3,8 +3,7 @@
  * GPU when present) > wasm (embedded default, patched so it can train) > cpu (pure JS, last fallback).
  * tfjs-node(-gpu) cannot be installed where libtensorflow cannot be downloaded; then `auto` falls through.
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { loadWasmBackend, tf } from './tfjs.js';
 import type { BackendChoice, BackendName } from '../spec/types.js';
 import { registerWasmTrainingKernels } from './kernels/wasm-training.js';
 import { registerQuantizeKernels } from './precision/quantize.js';
@@ -13,6 +12,8 @@ import { registerQuantizeKernels } from './precision/quantize.js';
 export const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
 export class BackendUnavailable extends Error {}
+
+loadWasmBackend();
 
 export interface StartedBackend {
   name: BackendName;

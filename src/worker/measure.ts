@@ -9,7 +9,7 @@
  * the policy's memory model: activations of 16-bit layers at 2 bytes per element, plus the 16-bit working copies
  * of weights and inputs that Keras keeps from a layer's forward to its backward (virtual: no tfjs buffer exists).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 
 export const MEMORY_ROLES = ['parameters', 'gradients', 'optimizer', 'accumulators', 'activations', 'other'] as const;
 export type MemoryRole = (typeof MEMORY_ROLES)[number];

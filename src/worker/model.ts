@@ -4,7 +4,7 @@
  * stay float32; a 16-bit layer casts its inputs and weights to the compute dtype and computes in it; a layer with
  * `dtype: float32` computes in fp32 (its fp16 inputs are cast up, exactly).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import type { Activation, LayerDef, ModelDef } from '../spec/types.js';
 import { inferLayerShapes } from '../spec/model-shapes.js';
 import type { TensorLedger } from './measure.js';

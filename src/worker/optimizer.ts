@@ -4,7 +4,7 @@
  * alive together at the end of a step; TensorFlow applies each variable with one fused kernel (ResourceApplyAdam).
  * Applying per variable keeps the measured peak close to what a real runtime holds. Slots are fp32 variables.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import type { OptimizerDef } from '../spec/types.js';
 import { adamUpdate, hasFusedAdam } from './kernels/adam.js';
 import type { MemoryRole, TensorLedger } from './measure.js';

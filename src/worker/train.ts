@@ -2,7 +2,7 @@
  * One run: build data and model from the seed, measure memory on the fp32 graph, train under the cell's policy
  * with gradient accumulation and loss scaling, evaluate, and return the measurements.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tfjs.js';
 import type { RunConfig } from '../matrix/types.js';
 import type { RunMeasurements } from '../runner/protocol.js';
 import type { BackendName, Policy } from '../spec/types.js';

@@ -10,7 +10,7 @@
  * ~2.5 ms less (`npm run bench`, its fused-Adam what-if row). Registered by `registerWasmTrainingKernels`; nothing
  * else changes until the optimizer calls {@link adamUpdate} (src/bench/fused-adam.ts shows how).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from '../tfjs.js';
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { simdLoopsFor, type AdamCoefficients } from './simd.js';

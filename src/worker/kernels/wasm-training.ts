@@ -2,15 +2,15 @@
 // Conv2DBackpropFilter and runs transposed matmuls / conv & pool gradients as naive loops.
 // Each replacement decomposes the op into the fast (XNNPACK) wasm kernels or a linear JS pass
 // over the wasm heap. Intermediates are freed with backend.disposeData exactly once.
-import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, util } from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { tf } from '../tfjs.js';
+const { backend_util, util } = tf;
+import type { backend_util as BackendUtil, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerAdamKernels } from './adam.js';
 import { simdLoopsFor } from './simd.js';
 
 type Args = { inputs: Record<string, TensorInfo>; backend: BackendWasm; attrs: NamedAttrMap };
-type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
+type Pad = 'same' | 'valid' | number | BackendUtil.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 type Shape4 = [number, number, number, number];
 
@@ -53,7 +53,7 @@ function checkConvAttrs(op: string, attrs: NamedAttrMap): void {
   }
 }
 
-function convInfoOf(op: string, attrs: NamedAttrMap, xShape: number[], filterShape: number[]): backend_util.Conv2DInfo {
+function convInfoOf(op: string, attrs: NamedAttrMap, xShape: number[], filterShape: number[]): BackendUtil.Conv2DInfo {
   checkConvAttrs(op, attrs);
   return backend_util.computeConv2DInfo(
     xShape as Shape4, filterShape as Shape4, attrs['strides'] as number | [number, number], 1,

@@ -15,7 +15,7 @@
  * Keras 3 (keras/src/optimizers/loss_scale_optimizer.py) differs slightly: no lower bound of 1 when
  * halving, no finiteness check when doubling, and `dynamic=False` was removed. We follow tf.keras 2.x.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { LossScaleDef } from '../../spec/types.js';
 
 export type { LossScaleDef };

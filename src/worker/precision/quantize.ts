@@ -12,7 +12,7 @@
  *   {@link quantizeWithOps}. That is only exact where the backend computes IEEE float32 with
  *   round-to-nearest-even and exact division by powers of two (not guaranteed on webgl).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { simdLoopsFor } from '../kernels/simd.js';
