@@ -3,18 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { ADAM_KERNEL, adamUpdate, hasFusedAdam } from '../../../src/worker/kernels/adam.js';
 import { registerWasmTrainingKernels } from '../../../src/worker/kernels/wasm-training.js';
+import { createRandom } from '../../../src/worker/random.js';
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The worker's own seeded PRNG (mulberry32), so failures reproduce. */
+const rng = createRandom;
 
 /** The tf-op Adam of src/worker/optimizer.ts, one variable. */
 function adamWithOps(m: tf.Tensor, v: tf.Tensor, w: tf.Tensor, g: tf.Tensor, factor: number, stepSize: number): tf.Tensor[] {
