@@ -18,8 +18,6 @@ import { median, summarize, timeCall, type Timing, type TimingSummary } from './
 export interface StepMeasurement {
   preset: PresetName;
   policy: Policy;
-  /** '' for the code as it is (kept for what-if variants of a step). */
-  variant: string;
   backend: string;
   batchSize: number;
   flops: ModelFlops;
@@ -29,54 +27,41 @@ export interface StepMeasurement {
 }
 
 /** Builds the trainer exactly as `trainRun` does for a cell (grid and loss scaler from the policy). */
-export function createTrainer(run: RunConfig): { trainer: Trainer; dispose(): void } {
+export function createTrainer(run: RunConfig): { trainer: Trainer; dispose: () => void } {
   const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
   const scaler = new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none');
   const trainer = new Trainer(run, dataset, policyGrid(run.policy), scaler);
   return { trainer, dispose: () => trainer.dispose() };
 }
 
-/** A trainer to time: a run, optionally changed before its first update (the what-if rows). */
-export interface StepVariant {
-  run: RunConfig;
-  variant?: string;
-  prepare?: (trainer: Trainer) => void;
-}
-
 /**
  * Step times of several trainers measured in interleaved rounds (a, b, c, a, b, c, …), so that a slow phase of the
- * machine hits every variant alike; `warmup` untimed updates each first.
+ * machine hits every trainer alike; `warmup` untimed updates each first.
  */
 export function measureSteps(
-  variants: ReadonlyArray<RunConfig | StepVariant>,
+  runs: readonly RunConfig[],
   backend: string,
   options: { warmup: number; rounds: number; perRound: number },
 ): StepMeasurement[] {
-  const list = variants.map((v): StepVariant => ('run' in v ? v : { run: v }));
-  const trainers = list.map(({ run, prepare }) => {
-    const created = createTrainer(run);
-    prepare?.(created.trainer);
-    return created;
-  });
+  const trainers = runs.map(createTrainer);
   try {
-    const nextStep = list.map(() => 0);
+    const nextStep = runs.map(() => 0);
     const update = (i: number): void => {
       trainers[i]!.trainer.update(nextStep[i]!++);
     };
-    for (let i = 0; i < list.length; i++) for (let w = 0; w < options.warmup; w++) update(i);
-    const timings: Timing[][] = list.map(() => []);
+    for (let i = 0; i < runs.length; i++) for (let w = 0; w < options.warmup; w++) update(i);
+    const timings: Timing[][] = runs.map(() => []);
     for (let round = 0; round < options.rounds; round++) {
-      for (let i = 0; i < list.length; i++) {
+      for (let i = 0; i < runs.length; i++) {
         for (let s = 0; s < options.perRound; s++) timings[i]!.push(timeCall(() => update(i)));
       }
     }
-    return list.map(({ run, variant }, i) => {
+    return runs.map((run, i) => {
       const flops = countFlops(run.model, run.microBatchSize);
       const step = summarize(timings[i]!);
       return {
         preset: run.model.name as PresetName,
         policy: run.policy,
-        variant: variant ?? '',
         backend,
         batchSize: run.batchSize,
         flops,
@@ -107,7 +92,7 @@ export function measureForwardMatmul(run: RunConfig, reps = 40): MatmulMeasureme
   const x = tf.randomUniform([m, k0], -1, 1, 'float32', 1);
   const weights = shapes.map(([, k, n], i) => tf.randomUniform([k, n], -0.1, 0.1, 'float32', 2 + i));
   const chain = (): void => {
-    const out = tf.tidy(() => weights.reduce<tf.Tensor>((h, w) => tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), x));
+    const out = tf.tidy(() => weights.reduce<tf.Tensor>((h, w) => tf.matMul(h, w), x));
     out.dataSync();
     out.dispose();
   };

@@ -12,7 +12,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { watchContention, type Contention } from './contention.js';
 import { describeEnvironment } from './env.js';
-import { buildLeanWorker } from './lean-worker.js';
 import { measurePlan } from './plan.js';
 import { measureOverhead, measurePool } from './processes.js';
 import { buildNotes, buildRows, renderText, type BenchResults } from './report.js';
@@ -53,22 +52,8 @@ async function main(): Promise<number> {
   const { measureCompute } = await import('./compute.js');
   const compute = await section('compute', 'in-process training measurements', () => measureCompute(log));
   const stock = await section('stock', 'stock wasm in a fresh process', () => measureStock(MAIN_FILE));
-  // The what-if worker (lean-worker.ts): a rewritten copy of dist/, removed at the end.
-  const lean = await attempt(() => buildLeanWorker(join(dirname(WORKER_FILE), '..')));
-  const processes = async () => {
-    try {
-      const overhead = await section('overhead', 'per-run overhead (real and what-if worker) and its parts (probes)', () =>
-        measureOverhead(WORKER_FILE, PROBE_FILE, lean),
-      );
-      const pool = await section('pool', '2 workers vs 1 on an 8-run matrix (real and what-if worker), machine ceiling', () =>
-        measurePool(WORKER_FILE, PROBE_FILE, lean),
-      );
-      return { overhead, pool };
-    } finally {
-      if (!('error' in lean)) lean.remove();
-    }
-  };
-  const { overhead, pool } = await processes();
+  const overhead = await section('overhead', 'per-run overhead and its parts (probes)', () => measureOverhead(WORKER_FILE, PROBE_FILE));
+  const pool = await section('pool', '2 workers vs 1 on an 8-run matrix, machine ceiling', () => measurePool(WORKER_FILE, PROBE_FILE));
 
   const results: BenchResults = { environment, plan, compute, stock, overhead, pool, contention, durationMs: performance.now() - started };
   const rows = buildRows(results);

@@ -17,7 +17,7 @@ export function measurePlan(repeats = 3): PlanTiming {
   let cells = 0;
   for (let i = 0; i < repeats; i++) {
     const started = performance.now();
-    const plan = planRuns(loadSpecText(yaml, 'bench-plan.yaml'));
+    const plan = planRuns(loadSpecText(yaml, 'bench-plan.yaml').spec);
     times.push(performance.now() - started);
     cells = plan.cells.length;
   }

@@ -13,7 +13,7 @@
  */
 const startedMs = performance.now();
 
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+async function timed<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
   const t = performance.now();
   const value = await fn();
   return [value, performance.now() - t];
@@ -38,7 +38,7 @@ async function main(): Promise<Record<string, unknown>> {
       const require = createRequire(import.meta.url);
       return {
         importMs: (
-          await timed(async () => {
+          await timed(() => {
             require('@tensorflow/tfjs');
             require('@tensorflow/tfjs-backend-wasm');
           })

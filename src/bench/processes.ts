@@ -1,14 +1,12 @@
 /**
- * Measurements across processes: per-run overhead of the real worker (`dist/worker/main.js` through `runAll`), what
- * that overhead is made of (probes in fresh processes) and what it would be with the proposed import changes
- * (`lean-worker.ts`), the speed-up of 2 workers over 1 on an 8-run matrix, and the machine's own ceiling for it (the
- * same pure compute in 1 and in 2 processes at once).
+ * Measurements across processes: per-run overhead of the real worker (`dist/worker/main.js` through `runAll`) and
+ * what it is made of (probes in fresh processes), the speed-up of 2 workers over 1 on an 8-run matrix, and the
+ * machine's own ceiling for it (the same pure compute in 1 and in 2 processes at once).
  */
 import { availableParallelism } from 'node:os';
 import { execaNode } from 'execa';
 import { runAll } from '../runner/pool.js';
 import type { RunRecord } from '../runner/protocol.js';
-import type { LeanWorker } from './lean-worker.js';
 import { childrenCpuMs } from './contention.js';
 import { overheadRuns, poolRuns } from './specs.js';
 import { median } from './stats.js';
@@ -21,8 +19,6 @@ export interface OverheadResults {
    */
   overheadMs: number;
   wallMs: number[];
-  /** The same runs on the what-if worker of `lean-worker.ts` (tfjs by require, IPC without execa); null if it failed. */
-  lean: { overheadMs: number; rewrites: number } | { error: string };
   /** Probes, median of their repeats: wall from spawn to exit in the parent, and their own timings. */
   probes: Record<string, { wallMs: number; importMs?: number; initMs?: number; startedMs: number }>;
 }
@@ -51,8 +47,6 @@ export interface PoolResults {
   failed: string[];
   /** Same fixed compute in 1 process, then in 2 at once: 2 × t1 / t2 (2 = two independent cores). */
   ceiling: number;
-  /** The same matrix on the what-if worker of `lean-worker.ts`. */
-  lean: PoolSpeedup | { error: string };
 }
 
 function checkRecords(records: RunRecord[]): string[] {
@@ -77,18 +71,8 @@ async function runOverhead(workerFile: string): Promise<{ overheadMs: number; wa
   };
 }
 
-export async function measureOverhead(workerFile: string, probeFile: string, lean: LeanWorker | { error: string }, repeats = 3): Promise<OverheadResults> {
+export async function measureOverhead(workerFile: string, probeFile: string, repeats = 3): Promise<OverheadResults> {
   const { overheadMs, wallMs } = await runOverhead(workerFile);
-  let leanResult: OverheadResults['lean'];
-  if ('error' in lean) {
-    leanResult = lean;
-  } else {
-    try {
-      leanResult = { overheadMs: (await runOverhead(lean.workerFile)).overheadMs, rewrites: lean.rewrites };
-    } catch (error) {
-      leanResult = { error: error instanceof Error ? error.message : String(error) };
-    }
-  }
 
   const probes: OverheadResults['probes'] = {};
   for (const what of ['noop', 'import:execa', 'import:tfjs', 'require:tfjs', 'backend:auto']) {
@@ -105,7 +89,7 @@ export async function measureOverhead(workerFile: string, probeFile: string, lea
       startedMs: pick('startedMs') ?? NaN,
     };
   }
-  return { overheadMs, wallMs, lean: leanResult, probes };
+  return { overheadMs, wallMs, probes };
 }
 
 /** 1-vs-2 process ceiling of this machine: the same wasm matmul work alone, then twice at once. */
@@ -142,14 +126,8 @@ async function measureSpeedup(workerFile: string): Promise<PoolSpeedup> {
   };
 }
 
-export async function measurePool(workerFile: string, probeFile: string, lean: LeanWorker | { error: string }): Promise<PoolResults> {
+export async function measurePool(workerFile: string, probeFile: string): Promise<PoolResults> {
   const current = await measureSpeedup(workerFile);
-  let leanResult: PoolResults['lean'];
-  try {
-    leanResult = 'error' in lean ? lean : await measureSpeedup(lean.workerFile);
-  } catch (error) {
-    leanResult = { error: error instanceof Error ? error.message : String(error) };
-  }
   const ceiling = availableParallelism() >= 2 ? await measureCeiling(probeFile) : 1;
-  return { runs: poolRuns().length, ...current, ceiling, lean: leanResult };
+  return { runs: poolRuns().length, ...current, ceiling };
 }

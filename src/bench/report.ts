@@ -47,8 +47,8 @@ const ok = <T extends object>(value: T | { error: string }): value is T => !('er
 const ms = (v: number): string => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 1)} ms`);
 const fixed = (v: number, digits = 2): string => v.toFixed(digits);
 
-function stepOf(compute: ComputeResults, preset: string, policy: string, variant = ''): StepMeasurement | undefined {
-  return compute.wasmSteps.find((s) => s.preset === preset && s.policy === policy && s.variant === variant);
+function stepOf(compute: ComputeResults, preset: string, policy: string): StepMeasurement | undefined {
+  return compute.wasmSteps.find((s) => s.preset === preset && s.policy === policy);
 }
 
 function profileOf(compute: ComputeResults, preset: string, policy: string): PolicyProfile | undefined {
@@ -185,25 +185,10 @@ export function buildRows(results: BenchResults): Row[] {
       rows.push({ id: `run.overhead.${name}.${field}`, measurement: `  ${label}`, value: ms(value), target: '', ratio: null, pass: null });
     };
     probe('noop', 'node start → exit, nothing imported (spawn wall)', 'wallMs');
-    probe('import:execa', 'import execa (the parent\'s IPC library; the worker itself no longer imports it)', 'importMs');
-    probe('import:tfjs', 'ESM import of @tensorflow/tfjs + backend-wasm (how the worker loaded tfjs before src/worker/tfjs.ts)', 'importMs');
-    probe('require:tfjs', 'the same two packages with require, as the worker does now (no CommonJS export lexing)', 'importMs');
+    probe('import:execa', 'import execa (the parent\'s IPC library, which the worker does not load)', 'importMs');
+    probe('import:tfjs', 'ESM import of @tensorflow/tfjs + backend-wasm (Node lexes the CommonJS sources for named exports)', 'importMs');
+    probe('require:tfjs', 'the same two packages with require, as the worker loads them (src/worker/tfjs.ts)', 'importMs');
     probe('backend:auto', "startBackend('auto') → wasm (after imports)", 'initMs');
-    const lean = overhead.lean;
-    if ('error' in lean) {
-      rows.push(errorRow('run.overhead.lean', '  what-if worker', lean.error));
-    } else if (lean.rewrites > 0) {
-      // The what-if only means something while the built worker still has ESM imports of tfjs to rewrite.
-      const leanS = lean.overheadMs / 1000;
-      rows.push({
-        id: 'run.overhead.lean',
-        measurement: `  what-if: same runs, worker with tfjs by require (${lean.rewrites} imports rewritten in a copy)`,
-        value: `${fixed(leanS)} s`,
-        target: '',
-        ratio: leanS / TARGETS.runOverheadS,
-        pass: null,
-      });
-    }
   } else {
     rows.push(errorRow('run.overhead', 'Per-run overhead', overhead.error));
   }
@@ -225,23 +210,6 @@ export function buildRows(results: BenchResults): Row[] {
         value: `${fixed(cores)} cores → about ${fixed(2 / cores)}×`,
         target: '',
         ratio: 2 / cores,
-        pass: null,
-      });
-    }
-    const isLeanNoop = ok(overhead) && !('error' in overhead.lean) && overhead.lean.rewrites === 0;
-    if ('error' in pool.lean) {
-      rows.push(errorRow('pool.lean', '  what-if worker', pool.lean.error));
-    } else if (!isLeanNoop) {
-      const lean = pool.lean;
-      const cores = lean.oneWorkerCpuMs === null ? null : lean.oneWorkerCpuMs / lean.oneWorkerMs;
-      rows.push({
-        id: 'pool.lean',
-        measurement: '  what-if: same matrix, worker with tfjs by require',
-        value:
-          `${ms(lean.oneWorkerMs)} → ${ms(lean.twoWorkersMs)}` +
-          (cores === null ? '' : `; 1 worker ${fixed(cores)} cores → about ${fixed(2 / cores)}×`),
-        target: '',
-        ratio: lean.speedup,
         pass: null,
       });
     }
@@ -316,8 +284,7 @@ export function buildNotes(results: BenchResults, rows: Row[]): string[] {
       notes.push(
         `per-run overhead: loading tfjs with require instead of an ESM import saves ${ms(esm - req)} (Node lexes ` +
           `every CommonJS module an ESM import reaches for its named exports); the worker already skips execa ` +
-          `(${ms(execa)} to import)` +
-          ('error' in overhead.lean ? '' : `; the worker with tfjs by require measures ${ms(overhead.lean.overheadMs)}`),
+          `(${ms(execa)} to import)`,
       );
     }
   }

@@ -26,7 +26,7 @@ models:
   ${preset}: { preset: ${preset} }
 matrix: { model: [${preset}], batchSize: [${batchSize}], policy: [${policy}], accumulationSteps: [1] }
 `;
-  return planRuns(loadSpecText(yaml, `bench-${preset}.yaml`)).runs[0]!;
+  return planRuns(loadSpecText(yaml, `bench-${preset}.yaml`).spec).runs[0]!;
 }
 
 /** Runs of a tiny model with one training step: nearly all of their wall time is per-run overhead. */
@@ -42,7 +42,7 @@ models:
   tiny: { preset: mlp, input: [16], hidden: [8], classes: 2 }
 matrix: { model: [tiny], batchSize: [8], policy: [float32], accumulationSteps: [1] }
 `;
-  return planRuns(loadSpecText(yaml, 'bench-overhead.yaml')).runs;
+  return planRuns(loadSpecText(yaml, 'bench-overhead.yaml').spec).runs;
 }
 
 /**
@@ -65,7 +65,7 @@ matrix:
 `;
 
 export function poolRuns(): RunConfig[] {
-  return planRuns(loadSpecText(POOL_SPEC, 'bench-pool.yaml')).runs;
+  return planRuns(loadSpecText(POOL_SPEC, 'bench-pool.yaml').spec).runs;
 }
 
 /**

@@ -1,10 +1,10 @@
 /** Small statistics and timing helpers for the benchmark. Pure apart from the clocks. */
 
+import { median as medianOrNull } from '../util/stats.js';
+
+/** The median of timings; NaN when there are none (the report shows it as missing). */
 export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return medianOrNull(values) ?? Number.NaN;
 }
 
 /** One timed call: wall time and this process's CPU time (user + system), both in ms. */

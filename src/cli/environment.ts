@@ -7,23 +7,17 @@ import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, cpus, platform, release } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { readProvenance, type Provenance } from '../results/metadata.js';
+import type { Provenance } from '../results/metadata.js';
+import { readProvenance } from './git.js';
 import { detectGpus, findTensorflowPackage, type GpuInfo } from '../runner/devices.js';
 import type { BackendName } from '../spec/types.js';
+import { TFJS_PACKAGES } from '../worker/packages.js';
 
 const require = createRequire(import.meta.url);
 
 /** This package's version (src/cli and dist/cli are both two levels below package.json). */
 export const MPX_VERSION = (require('../../package.json') as { version: string }).version;
 
-/** The tfjs packages whose versions decide the numbers (recorded in every meta.json). */
-const TFJS_PACKAGES = [
-  '@tensorflow/tfjs-core',
-  '@tensorflow/tfjs-backend-cpu',
-  '@tensorflow/tfjs-backend-wasm',
-  '@tensorflow/tfjs-node-gpu',
-  '@tensorflow/tfjs-node',
-] as const;
 
 export interface BackendAvailability {
   name: BackendName;

@@ -6,13 +6,12 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatMpxError, isMpxError } from '../errors.js';
+import { EXIT_BUG, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { DiffFormat } from './commands/diff.js';
 
 // Commands are imported when they run: `mpx diff` and `mpx env` then start without compiling the spec schema.
 const DIFF_FORMATS: readonly DiffFormat[] = ['terminal', 'markdown', 'json'];
 
-const EXIT_USAGE = 2;
-const EXIT_BUG = 70;
 
 function positiveInteger(name: string) {
   return (value: string): number => {
@@ -53,7 +52,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--fail-fast', 'stop scheduling runs after the first failed one', false)
     .option('--force', 're-run the selected runs even when their result is recorded', false)
     .option('--retry-failed', 're-run the selected runs whose recorded status is failed, timeout or crashed', false)
-    .option('--memory-limit <size>', "budget for each run's modelled peak bytes, e.g. 2GiB (overrides the specs' memoryLimit); over it a run is recorded as oom")
+    .option('--memory-limit <size>', "budget for each run's modeled peak bytes, e.g. 2GiB (overrides the specs' memoryLimit); over it a run is recorded as oom")
     .option('--retries <n>', "restarts of a crashed run (overrides the specs' train.retries)", nonNegativeInteger('--retries'))
     .option(
       '--filter <key=value,...>',
@@ -135,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       // commander already printed the message (or the help/version text)
-      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     if (isMpxError(error)) {
       process.stderr.write(`mpx: ${formatMpxError(error)}\n`);
@@ -147,6 +146,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => {
+void main(process.argv).then((code) => {
   process.exitCode = code;
 });

@@ -5,9 +5,10 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
-import { execa } from 'execa';
 import { MpxError } from '../errors.js';
-import { parseResultsCsv, type ResultTable } from '../results/diff.js';
+import { parseRunMetadata, type RunMetadata } from '../results/metadata.js';
+import { parseResultsCsv, type ResultTable } from '../results/table.js';
+import { gitIn, type Git } from './git.js';
 
 export interface ResultSide {
   /** For people: `results`, `main:results`, `results/a.csv`. */
@@ -24,9 +25,6 @@ export interface SideOptions {
   /** Only a path is accepted (the default head side: the working tree's results directory). */
   isPathOnly?: boolean;
 }
-
-const GIT_TIMEOUT_MS = 30_000;
-const GIT_MAX_BUFFER = 256 * 1024 * 1024;
 
 export async function loadResultSide(arg: string, options: SideOptions): Promise<ResultSide> {
   const path = resolve(options.cwd, arg);
@@ -62,44 +60,13 @@ async function readTableFile(path: string, label: string): Promise<ResultTable> 
   return parseResultsCsv(text, name, label, parseMetadata(meta));
 }
 
-function parseMetadata(text: string | null): Record<string, unknown> | null {
-  if (text === null) return null;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null; // metadata only adds context; a broken file must not block the diff
-  }
-}
-
-type Git = (args: string[]) => Promise<{ ok: boolean; stdout: string; stderr: string }>;
-
-function gitIn(cwd: string): Git {
-  return async (args) => {
-    try {
-      const r = await execa('git', args, {
-        cwd,
-        reject: false,
-        timeout: GIT_TIMEOUT_MS,
-        stdin: 'ignore',
-        stripFinalNewline: false,
-        maxBuffer: GIT_MAX_BUFFER,
-      });
-      if (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message))) {
-        throw new MpxError('USAGE', 'git is not installed (or not on PATH): a git ref cannot be read', {
-          hint: 'install git, or compare two results files or directories',
-        });
-      }
-      return { ok: !r.failed, stdout: String(r.stdout), stderr: String(r.stderr) };
-    } catch (error) {
-      if (error instanceof MpxError) throw error;
-      return { ok: false, stdout: '', stderr: String(error) };
-    }
-  };
+/** Metadata only adds context: a missing or broken meta.json must not block a comparison. */
+function parseMetadata(text: string | null): RunMetadata | null {
+  return text === null ? null : parseRunMetadata(text);
 }
 
 async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSide> {
-  const git = gitIn(options.cwd);
+  const git = checkedGit(options.cwd);
   // `REF:PATH` (git's own syntax) or a bare REF, which means the results directory at REF.
   const colon = arg.indexOf(':');
   const ref = colon < 0 ? arg : arg.slice(0, colon);
@@ -168,4 +135,18 @@ export function pairSides(base: ResultSide, head: ResultSide): [ResultTable[], R
   if (base.isSingleFile) return [base.tables, head.tables.filter((t) => t.name === base.tables[0]!.name)];
   if (head.isSingleFile) return [base.tables.filter((t) => t.name === head.tables[0]!.name), head.tables];
   return [base.tables, head.tables];
+}
+
+/** git for reading a ref: a missing git is bad usage here (a ref was named), not a silent "no results". */
+function checkedGit(cwd: string): Git {
+  const git = gitIn(cwd);
+  return async (args) => {
+    const result = await git(args);
+    if (result.isMissing) {
+      throw new MpxError('USAGE', 'git is not installed (or not on PATH): a git ref cannot be read', {
+        hint: 'install git, or compare two results files or directories',
+      });
+    }
+    return result;
+  };
 }

@@ -7,10 +7,10 @@
  * means "the same model, data, training settings, policy, batch, accumulation, seed, repeat and requested backend
  * already ran" — editing a spec re-runs exactly the cells whose resolved config changed.
  */
-import { closest } from 'fastest-levenshtein';
 import { MpxError } from '../errors.js';
 import type { Plan, RunConfig } from '../matrix/types.js';
-import type { RunRecord, RunStatus } from '../runner/protocol.js';
+import { FINISHED_STATUSES, type StoredRecord } from '../runner/protocol.js';
+import { didYouMean } from '../util/did-you-mean.js';
 
 /** Keys `--filter` accepts, as `mpx plan --json` names them; snake_case (the CSV's column names) works too. */
 export const FILTER_KEYS = ['model', 'batchSize', 'microBatchSize', 'policy', 'accumulationSteps', 'cellId'] as const;
@@ -29,9 +29,6 @@ const SNAKE_CASE: Record<string, FilterKey> = {
  * OR-ed.
  */
 export type RunFilter = ReadonlyMap<FilterKey, ReadonlySet<string>>;
-
-/** Statuses whose record counts as a finished result: `oom` is an answer (the cell does not fit), not a failure. */
-const FINISHED: ReadonlySet<RunStatus> = new Set(['ok', 'oom']);
 
 /** Parses every `--filter` argument (`key=value[|value][,key=value]`) into one filter. Throws MpxError USAGE. */
 export function parseFilters(args: readonly string[]): RunFilter {
@@ -62,9 +59,8 @@ function toFilterKey(name: string): FilterKey {
   const snake = SNAKE_CASE[name];
   if (snake !== undefined) return snake;
   const all = [...FILTER_KEYS, ...Object.keys(SNAKE_CASE)];
-  const lower = all.find((k) => k.toLowerCase() === name.toLowerCase());
   throw new MpxError('USAGE', `--filter: unknown key "${name}" (keys: ${FILTER_KEYS.join(', ')})`, {
-    hint: `did you mean "${lower ?? closest(name, all)}"?`,
+    hint: didYouMean(name, all),
   });
 }
 
@@ -110,7 +106,7 @@ export function assertFilterMatches(filter: RunFilter, plans: readonly Plan[]): 
     for (const value of values) {
       if (existing.includes(normalise(key, value))) continue;
       throw new MpxError('USAGE', `--filter ${key}=${value} matches no run (${key} values: ${existing.join(', ')})`, {
-        hint: `did you mean ${key}=${closest(value, existing)}?`,
+        hint: didYouMean(value, existing, (match) => `${key}=${match}`),
       });
     }
   }
@@ -138,7 +134,7 @@ export interface RunSelection {
    * results to write alongside the new ones. A record is kept even when its run is about to re-run, so an
    * interrupted re-run loses nothing; the new record replaces it when it arrives.
    */
-  stored: RunRecord[];
+  stored: StoredRecord[];
   /** Planned runs that match the filter. */
   selected: number;
   /** Selected runs not started because their result is recorded. */
@@ -150,9 +146,9 @@ export interface RunSelection {
 }
 
 /** Decides what to run for one spec; see the module comment. */
-export function selectRuns(plan: Plan, storedRecords: readonly RunRecord[], options: SelectOptions): RunSelection {
+export function selectRuns(plan: Plan, storedRecords: readonly StoredRecord[], options: SelectOptions): RunSelection {
   const planned = new Map(plan.runs.map((run) => [run.runId, run]));
-  const latest = new Map<string, RunRecord>();
+  const latest = new Map<string, StoredRecord>();
   let stale = 0;
   for (const record of storedRecords) {
     const run = planned.get(record.runId);
@@ -171,7 +167,7 @@ export function selectRuns(plan: Plan, storedRecords: readonly RunRecord[], opti
     if (!matchesFilter(options.filter, run)) continue;
     selected += 1;
     const record = latest.get(run.runId);
-    const isFinished = record !== undefined && FINISHED.has(record.status);
+    const isFinished = record !== undefined && FINISHED_STATUSES.has(record.status);
     if (record === undefined || options.force || (!isFinished && options.retryFailed)) {
       toRun.push(run);
     } else {

@@ -162,9 +162,9 @@ function createCellSet(): (axes: CellAxes) => boolean {
   const byModel = new Map<string, Map<number, Map<Policy, Set<number>>>>();
   return ({ model, batchSize, policy, accumulationSteps }) => {
     let byBatchSize = byModel.get(model);
-    if (byBatchSize === undefined) byModel.set(model, (byBatchSize = new Map()));
+    if (byBatchSize === undefined) byModel.set(model, (byBatchSize = new Map<number, Map<Policy, Set<number>>>()));
     let byPolicy = byBatchSize.get(batchSize);
-    if (byPolicy === undefined) byBatchSize.set(batchSize, (byPolicy = new Map()));
+    if (byPolicy === undefined) byBatchSize.set(batchSize, (byPolicy = new Map<Policy, Set<number>>()));
     let steps = byPolicy.get(policy);
     if (steps === undefined) byPolicy.set(policy, (steps = new Set()));
     if (steps.has(accumulationSteps)) return false;

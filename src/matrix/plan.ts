@@ -1,10 +1,11 @@
 /**
  * Turns a resolved spec into the list of runs: expands the matrix, checks what only the expanded cells show
- * (micro batches, unknown models, size), and attaches content ids. Pure: nothing is read or written.
+ * (micro batches, unknown models, size), and attaches content ids. Pure: nothing is read or written; problems are
+ * thrown as SpecProblems with paths into the spec, which the caller locates in the file.
  */
-import { closest } from 'fastest-levenshtein';
-import { MpxError } from '../errors.js';
+import { throwIfProblems, type SpecPath, type SpecProblem } from '../spec/locator.js';
 import type { Axis, ExperimentSpec } from '../spec/types.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { expandMatrixTraced, matrixAxes, productSize } from './expand.js';
 import type { AxisSource, TracedCell } from './expand.js';
 import { cellIdFromDigest, createCellHasher, runIdFromDigest } from './run-id.js';
@@ -30,20 +31,21 @@ export function planRuns(spec: ExperimentSpec, options: PlanOptions = {}): Plan 
   checkProductSize(spec);
 
   const traced = expandMatrixTraced(spec.matrix, spec.defaults);
-  if (traced.length === 0) throw emptyMatrixError(spec);
-  throwAll(checkCells(spec, traced));
+  if (traced.length === 0) throwIfProblems([emptyMatrixProblem(spec)]);
+  throwIfProblems(checkCells(spec, traced));
 
   const runCount = traced.length * spec.repeats;
   if (runCount > maxRuns) {
-    throw new MpxError(
-      'MATRIX_TOO_LARGE',
-      `matrix expands to ${runCount} runs (${plural(traced.length, 'cell')} × ${plural(spec.repeats, 'repeat')}), ` +
-        `above the limit of ${maxRuns}`,
+    throwIfProblems([
       {
-        ...locateIn(spec, ['matrix']),
+        code: 'MATRIX_TOO_LARGE',
+        path: ['matrix'],
+        message:
+          `matrix expands to ${runCount} runs (${plural(traced.length, 'cell')} × ${plural(spec.repeats, 'repeat')}), ` +
+          `above the limit of ${maxRuns}`,
         hint: `raise it with --max-runs ${runCount} or maxRuns: ${runCount} in the spec`,
       },
-    );
+    ]);
   }
 
   // One hasher per model: the model, data and train JSON are serialised once per model, not once per cell.
@@ -91,39 +93,31 @@ function checkProductSize(spec: ExperimentSpec): void {
   const size = productSize(spec.matrix);
   if (size <= MAX_PRODUCT_COMBINATIONS) return;
   const sizes = matrixAxes(spec.matrix).map((axis) => `${spec.matrix[axis]?.length ?? 0} ${axis}`);
-  throw new MpxError(
-    'MATRIX_TOO_LARGE',
-    `matrix has ${size} combinations before exclude (${sizes.join(' × ')}), ` +
-      `above the ${MAX_PRODUCT_COMBINATIONS} that mpx can expand`,
-    { ...locateIn(spec, ['matrix']), hint: 'split the experiment into several specs, or use fewer values per axis' },
-  );
+  throwIfProblems([
+    {
+      code: 'MATRIX_TOO_LARGE',
+      path: ['matrix'],
+      message: `matrix has ${size} combinations before exclude (${sizes.join(' × ')}), above the ${MAX_PRODUCT_COMBINATIONS} that mpx can expand`,
+      hint: 'split the experiment into several specs, or use fewer values per axis',
+    },
+  ]);
 }
 
-function emptyMatrixError(spec: ExperimentSpec): MpxError {
-  const { matrix } = spec;
+function emptyMatrixProblem(spec: ExperimentSpec): SpecProblem {
   const message =
-    matrixAxes(matrix).length === 0
+    matrixAxes(spec.matrix).length === 0
       ? 'matrix expands to no cells: it has no axes and no include entries'
       : 'matrix expands to no cells: exclude removes every combination and no include entry adds one';
-  return new MpxError('SPEC_INVALID', message, {
-    ...locateIn(spec, ['matrix']),
-    hint: 'give the matrix an axis (model, batchSize, policy, accumulationSteps) or an include entry',
-  });
-}
-
-interface Problem {
-  path: Array<string | number>;
-  message: string;
-  hint?: string;
+  return { path: ['matrix'], message, hint: 'give the matrix an axis (model, batchSize, policy, accumulationSteps) or an include entry' };
 }
 
 /**
  * The problems of the expanded cells — an unknown model, a batch that does not split into equal micro batches — each
  * distinct one (place and message) once, as errors that point at the node that introduced it.
  */
-function checkCells(spec: ExperimentSpec, cells: TracedCell[]): MpxError[] {
-  const problems = new Map<string, Problem>();
-  const add = (problem: Problem): void => {
+function checkCells(spec: ExperimentSpec, cells: TracedCell[]): SpecProblem[] {
+  const problems = new Map<string, SpecProblem>();
+  const add = (problem: SpecProblem): void => {
     const key = JSON.stringify([problem.path, problem.message]);
     if (!problems.has(key)) problems.set(key, problem);
   };
@@ -133,7 +127,7 @@ function checkCells(spec: ExperimentSpec, cells: TracedCell[]): MpxError[] {
       add({
         path: sourcePath('model', sources.model),
         message: `model "${axes.model}" is not defined under models (defined: ${names.join(', ') || 'none'})`,
-        hint: names.length > 0 ? `did you mean "${closest(axes.model, names)}"?` : 'define it under models',
+        hint: names.length > 0 ? (didYouMean(axes.model, names) ?? 'define it under models, or fix the name') : 'define it under models',
       });
     }
     const { batchSize, accumulationSteps } = axes;
@@ -147,9 +141,7 @@ function checkCells(spec: ExperimentSpec, cells: TracedCell[]): MpxError[] {
       });
     }
   }
-  return [...problems.values()].map(
-    ({ path, message, hint }) => new MpxError('SPEC_INVALID', message, { ...locateIn(spec, path), hint }),
-  );
+  return [...problems.values()];
 }
 
 /**
@@ -157,7 +149,7 @@ function checkCells(spec: ExperimentSpec, cells: TracedCell[]): MpxError[] {
  * (its accumulationSteps first), else the `matrix.accumulationSteps` item, else a `matrix.batchSize` item (paired with
  * the default accumulationSteps, the new value is the batch size), else `defaults`.
  */
-function divisibilityPath(sources: Record<Axis, AxisSource>): Array<string | number> {
+function divisibilityPath(sources: Record<Axis, AxisSource>): SpecPath {
   if (sources.accumulationSteps.kind === 'include') return sourcePath('accumulationSteps', sources.accumulationSteps);
   if (sources.batchSize.kind === 'include') return sourcePath('batchSize', sources.batchSize);
   if (sources.accumulationSteps.kind === 'matrix') return sourcePath('accumulationSteps', sources.accumulationSteps);
@@ -165,7 +157,7 @@ function divisibilityPath(sources: Record<Axis, AxisSource>): Array<string | num
   return ['defaults', 'accumulationSteps'];
 }
 
-function sourcePath(axis: Axis, source: AxisSource): Array<string | number> {
+function sourcePath(axis: Axis, source: AxisSource): SpecPath {
   switch (source.kind) {
     case 'matrix':
       return ['matrix', axis, source.index];
@@ -195,29 +187,6 @@ export function divisorsOf(n: number): number[] {
     if (d * d !== n) large.unshift(n / d);
   }
   return [...small, ...large];
-}
-
-/**
- * Points at `path`, or at the nearest node above it that the document has (a default the YAML never wrote points at
- * `defaults`, or at the top of the file).
- */
-function locateIn(
-  spec: ExperimentSpec,
-  path: ReadonlyArray<string | number>,
-): { file: string; line?: number; col?: number } {
-  for (let length = path.length; length >= 0; length--) {
-    const position = spec.locate(path.slice(0, length));
-    if (position !== undefined) return { file: spec.file, line: position.line, col: position.col };
-  }
-  return { file: spec.file };
-}
-
-/** Throws the first error with the others as its `related` ones. */
-function throwAll(errors: MpxError[]): void {
-  const [first, ...rest] = errors;
-  if (first === undefined) return;
-  first.related.push(...rest);
-  throw first;
 }
 
 function plural(count: number, noun: string): string {

@@ -28,7 +28,7 @@ export interface RunConfig {
   microBatchSize: number;
   accumulationSteps: number;
   /**
-   * Memory budget for the policy's (modelled) bytes, from the spec's `memoryLimit`; null = none. Not part of the run
+   * Memory budget for the policy's (modeled) bytes, from the spec's `memoryLimit`; null = none. Not part of the run
    * id: it decides whether a run stops as `oom`, not what an ok run measures.
    */
   memoryLimitBytes: number | null;

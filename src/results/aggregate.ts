@@ -4,19 +4,9 @@
  * columns' job (`columns.ts`); rows keep numbers so every exporter (CSV, Markdown, JSON) starts from the same values.
  */
 import type { Plan } from '../matrix/types.js';
-import type { RunMeasurements, RunRecord, RunStatus } from '../runner/protocol.js';
+import { RECORDED_STATUSES, type RecordedStatus, type RunMeasurements, type StoredRecord } from '../runner/protocol.js';
 import type { BackendName, Policy } from '../spec/types.js';
-
-/**
- * Worst first: the status a cell shows when its repeats disagree. Ranked by how little the run tells you:
- * - `crashed`: the worker died without answering (native crash, killed) — nothing learned, cause unknown;
- * - `timeout`: no answer within `timeoutSeconds` — maybe a hang, maybe just slow;
- * - `failed`: the worker reported an error (e.g. a missing kernel) — explained, usually deterministic;
- * - `oom`: over the memory budget — itself an answer for a memory tool (this cell does not fit);
- * - `ok`.
- * A cell is `ok` only if every recorded repeat is.
- */
-export const STATUS_SEVERITY: readonly RunStatus[] = ['crashed', 'timeout', 'failed', 'oom', 'ok'];
+import { median, range } from '../util/stats.js';
 
 /** Longest `reason` kept in a row; the full text stays in `runs.jsonl`. */
 export const REASON_MAX_CHARS = 120;
@@ -35,11 +25,9 @@ export interface ResultRow {
   backends: BackendName[];
   /** Precision modes of the ok repeats, unique, sorted. */
   precisions: Array<RunMeasurements['precision']>;
-  /** `ok` when every recorded repeat is ok, else the worst status by `STATUS_SEVERITY`. */
-  status: RunStatus;
+  /** `ok` when every recorded repeat is ok, else the worst of them (`RECORDED_STATUSES` is worst first). */
+  status: RecordedStatus;
   runsOk: number;
-  /** Repeats recorded so far (fewer than `runsPlanned` while a cell is unfinished). */
-  runsRecorded: number;
   /** Repeats the plan has for this cell. */
   runsPlanned: number;
   /** Shortened reason of the first repeat (by repeat index) whose status is the row's status; null when ok. */
@@ -77,7 +65,7 @@ export interface ResultRow {
  * Only records whose `runId` is in `plan.runs` count (stale records from an older spec are ignored); a later record
  * for the same `runId` replaces an earlier one (a rerun). Otherwise the input order does not matter.
  */
-export function aggregateCells(plan: Plan, records: readonly RunRecord[]): ResultRow[] {
+export function aggregateCells(plan: Plan, records: readonly StoredRecord[]): ResultRow[] {
   const plannedPerCell = new Map<string, number>();
   const plannedRunIds = new Set<string>();
   for (const run of plan.runs) {
@@ -85,11 +73,11 @@ export function aggregateCells(plan: Plan, records: readonly RunRecord[]): Resul
     plannedPerCell.set(run.cellId, (plannedPerCell.get(run.cellId) ?? 0) + 1);
   }
 
-  const latestByRunId = new Map<string, RunRecord>();
+  const latestByRunId = new Map<string, StoredRecord>();
   for (const record of records) {
     if (plannedRunIds.has(record.runId)) latestByRunId.set(record.runId, record);
   }
-  const recordsByCell = new Map<string, RunRecord[]>();
+  const recordsByCell = new Map<string, StoredRecord[]>();
   for (const record of latestByRunId.values()) {
     const list = recordsByCell.get(record.cellId);
     if (list) list.push(record);
@@ -121,7 +109,6 @@ export function aggregateCells(plan: Plan, records: readonly RunRecord[]): Resul
       precisions: uniqueSorted(ok.map((m) => m.precision)),
       status,
       runsOk: cellRecords.filter((r) => r.status === 'ok').length,
-      runsRecorded: cellRecords.length,
       runsPlanned: plannedPerCell.get(cell.cellId) ?? cellRecords.length,
       reason: reasonRecord?.reason ? shortenReason(reasonRecord.reason) : null,
       paramCount: pick('paramCount'),
@@ -156,32 +143,10 @@ export function aggregateCells(plan: Plan, records: readonly RunRecord[]): Resul
  * Records in matrix order: by cell index, then repeat, then run id (a total order, so any input order gives the
  * same output). What `runs.jsonl` is written in.
  */
-export function sortRecords(records: readonly RunRecord[]): RunRecord[] {
+export function sortRecords(records: readonly StoredRecord[]): StoredRecord[] {
   return [...records].sort(
     (a, b) => a.cellIndex - b.cellIndex || compareRecords(a, b),
   );
-}
-
-/** The statistical median (mean of the two middle values for an even count); NaN if any value is NaN; null if empty. */
-export function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  if (values.some(Number.isNaN)) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const upper = sorted[mid] as number;
-  if (sorted.length % 2 === 1) return upper;
-  const lower = sorted[mid - 1] as number;
-  // Halving first keeps two huge finite values from overflowing to Infinity.
-  return lower === upper ? upper : lower / 2 + upper / 2;
-}
-
-/** max − min; NaN if any value is NaN; 0 when all values are equal (also for equal infinities); null if empty. */
-export function range(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  if (values.some(Number.isNaN)) return Number.NaN;
-  const max = Math.max(...values);
-  const min = Math.min(...values);
-  return max === min ? 0 : max - min;
 }
 
 /** First non-empty line, whitespace collapsed, cut to `REASON_MAX_CHARS` with `...`. */
@@ -197,13 +162,13 @@ type NumericMeasurement = {
   [K in keyof RunMeasurements]: RunMeasurements[K] extends number | null ? K : never;
 }[keyof RunMeasurements];
 
-function worstStatus(statuses: readonly RunStatus[]): RunStatus {
-  let worst = STATUS_SEVERITY.length - 1;
-  for (const status of statuses) worst = Math.min(worst, STATUS_SEVERITY.indexOf(status));
-  return STATUS_SEVERITY[worst] ?? 'crashed';
+function worstStatus(statuses: readonly RecordedStatus[]): RecordedStatus {
+  let worst = RECORDED_STATUSES.length - 1;
+  for (const status of statuses) worst = Math.min(worst, RECORDED_STATUSES.indexOf(status));
+  return RECORDED_STATUSES[worst] ?? 'crashed';
 }
 
-function compareRecords(a: RunRecord, b: RunRecord): number {
+function compareRecords(a: StoredRecord, b: StoredRecord): number {
   return a.repeat - b.repeat || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
 }
 

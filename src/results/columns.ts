@@ -1,17 +1,32 @@
 /**
- * THE one definition of the result columns, in output order. The CSV, Markdown and JSON exporters and the README's
- * column reference all read this list, so a column cannot exist in one and drift in another (hyperfine keeps its CSV
- * columns apart from its JSON model and warns in a NOTE that they drift).
+ * THE one definition of the result columns, in output order. The CSV exporter, the results-table reader (`table.ts`,
+ * for `mpx diff` and reports), the diff's noise bands and the README's column reference all read this list, so a
+ * column cannot exist in one and drift in another (hyperfine keeps its CSV columns apart from its JSON model and warns
+ * in a NOTE that they drift).
  */
+import { RECORDED_STATUSES, type RunMeasurements } from '../runner/protocol.js';
+import { BACKEND_NAMES, POLICIES, type BackendName, type Policy } from '../spec/types.js';
 import type { ResultRow } from './aggregate.js';
 
 /**
  * - `axis`: identifies the cell (a matrix axis, or derived from axes only);
  * - `measured`: observed while the runs trained; varies between repeats and machines;
- * - `modelled`: computed from measurements by a documented model rather than observed (the policy's 16-bit bytes);
+ * - `modeled`: computed from measurements by a documented model rather than observed (the policy's 16-bit bytes);
  * - `info`: bookkeeping and context (ids, status, backend, counts).
  */
-export type ColumnKind = 'axis' | 'measured' | 'modelled' | 'info';
+export type ColumnKind = 'axis' | 'measured' | 'modeled' | 'info';
+
+/**
+ * How `mpx diff` sets a metric's noise band:
+ * - `timing`: wall-clock times and rates — scheduler and machine noise;
+ * - `process-memory`: bytes of a whole process or sampled from a device — the allocator and runtime add noise;
+ * - `bytes`: tensor bytes from mpx's ledger or its memory model — exact, the same on every rerun;
+ * - `count`: steps, parameters — exact;
+ * - `value`: losses, accuracies, loss scales — deterministic for a backend and machine, so only a last-printed-digit
+ *   tolerance.
+ */
+export type NoiseKind = 'timing' | 'process-memory' | 'bytes' | 'count' | 'value';
+export const NOISE_KINDS: readonly NoiseKind[] = ['timing', 'process-memory', 'bytes', 'count', 'value'];
 
 export interface Column {
   /** snake_case header. */
@@ -20,10 +35,27 @@ export interface Column {
   unit: string;
   kind: ColumnKind;
   description: string;
-  /** The typed value, for exporters that keep numbers (JSON); null = does not exist. */
+  /** For measured and modeled numbers: how `mpx diff` tells a change from noise. null for axes, info and spreads. */
+  noise: NoiseKind | null;
+  /** For a metric: the column holding the spread of its repeats (it widens the noise band). */
+  spread: string | null;
+  /** The typed value; null = does not exist. */
   value(row: ResultRow): string | number | null;
   /** The value as text, deterministic: no locale, no exponent; '' when the value does not exist. */
   format(row: ResultRow): string;
+  /** The inverse of `format`: reads the text back into `row`. Throws ColumnParseError on text format never writes. */
+  parse(text: string, row: ResultRow): void;
+}
+
+/** A cell of a results CSV that mpx would never have written. */
+export class ColumnParseError extends Error {
+  constructor(
+    readonly column: string,
+    readonly text: string,
+    expected: string,
+  ) {
+    super(`column ${column} holds "${text}", not ${expected}`);
+  }
 }
 
 /** How a number is written: a whole number, or this many significant digits. */
@@ -36,68 +68,234 @@ const TIME: NumberStyle = { significantDigits: 4 };
 const LOSS: NumberStyle = { significantDigits: 6 };
 const RATIO: NumberStyle = { significantDigits: 4 };
 
-function column(
-  name: string,
-  unit: string,
-  kind: ColumnKind,
-  description: string,
-  value: (row: ResultRow) => string | number | null,
-  style: NumberStyle = INTEGER,
+type NumberField = { [K in keyof ResultRow]: ResultRow[K] extends number | null ? K : never }[keyof ResultRow];
+type Describe = Pick<Column, 'name' | 'unit' | 'kind' | 'description'>;
+
+function formatNumber(value: number, style: NumberStyle): string {
+  return style === 'integer' ? formatInteger(value) : formatSignificant(value, style.significantDigits);
+}
+
+/** A numeric column read from and written to one ResultRow field. */
+function numeric(
+  describe: Describe,
+  field: NumberField,
+  options: { style?: NumberStyle; noise?: NoiseKind; spread?: string; isRequired?: boolean } = {},
 ): Column {
+  const style = options.style ?? INTEGER;
   return {
-    name,
-    unit,
-    kind,
-    description,
-    value,
+    ...describe,
+    noise: options.noise ?? null,
+    spread: options.spread ?? null,
+    value: (row) => row[field],
     format(row) {
-      const v = value(row);
-      if (v === null) return '';
-      if (typeof v === 'string') return v;
-      return style === 'integer' ? formatInteger(v) : formatSignificant(v, style.significantDigits);
+      const v = row[field];
+      return v === null ? '' : formatNumber(v, style);
+    },
+    parse(text, row) {
+      const value = parseNumber(text, describe.name);
+      if (value === null && options.isRequired) throw new ColumnParseError(describe.name, text, 'a number');
+      (row as Record<NumberField, number | null>)[field] = value;
     },
   };
 }
 
+/** A text column; `read` turns the text back into the row's value (null for ''). */
+function textual(describe: Describe, get: (row: ResultRow) => string | null, set: (row: ResultRow, text: string | null) => void): Column {
+  return {
+    ...describe,
+    noise: null,
+    spread: null,
+    value: get,
+    format: (row) => get(row) ?? '',
+    parse: (text, row) => set(row, text === '' ? null : text),
+  };
+}
+
+function oneOf<T extends string>(column: string, values: readonly T[], text: string): T {
+  if ((values as readonly string[]).includes(text)) return text as T;
+  throw new ColumnParseError(column, text, `one of ${values.join(', ')}`);
+}
+
+function required(column: string, text: string | null): string {
+  if (text === null) throw new ColumnParseError(column, '', 'a value');
+  return text;
+}
+
+const PRECISIONS: ReadonlyArray<RunMeasurements['precision']> = ['native', 'emulated'];
 const joined = (values: readonly string[]): string | null => (values.length === 0 ? null : values.join('|'));
+const split = <T extends string>(column: string, values: readonly T[], text: string | null): T[] =>
+  text === null ? [] : text.split('|').map((part) => oneOf(column, values, part));
 
 export const COLUMNS: readonly Column[] = [
-  column('cell', '', 'info', '0-based position of the cell in matrix order (rows follow it).', (r) => r.cellIndex),
-  column('cell_id', '', 'info', 'Content hash of the resolved cell; stable when the matrix is reordered.', (r) => r.cellId),
-  column('model', '', 'axis', 'Model name (key under `models:`).', (r) => r.model),
-  column('batch_size', 'samples', 'axis', 'Effective batch per optimizer update.', (r) => r.batchSize),
-  column('micro_batch_size', 'samples', 'axis', 'Samples per forward/backward pass: batch_size / accumulation_steps.', (r) => r.microBatchSize),
-  column('policy', '', 'axis', 'Precision policy: float32, mixed_float16 or mixed_bfloat16.', (r) => r.policy),
-  column('accumulation_steps', 'micro-batches', 'axis', 'Micro-batches whose gradients are summed per optimizer update.', (r) => r.accumulationSteps),
-  column('backend', '', 'info', 'tfjs backend that actually ran (what `auto` resolved to); differing repeats are joined with `|`.', (r) => joined(r.backends)),
-  column('precision', '', 'info', '`native` (real 16-bit dtypes) or `emulated` (fp32 values rounded onto the 16-bit grid), from the ok repeats.', (r) => joined(r.precisions)),
-  column('status', '', 'info', '`ok` if every recorded repeat is ok, else the worst of them: crashed > timeout > failed > oom (a crash explains least; oom is itself an answer).', (r) => r.status),
-  column('runs_ok', 'runs', 'info', 'Ok repeats / planned repeats, e.g. `3/3`; an `ok` row below n/n is still running or was interrupted.', (r) => `${r.runsOk}/${r.runsPlanned}`),
-  column('reason', '', 'info', 'Why the first repeat with the row\'s status was not ok (first line, shortened; full text in runs.jsonl); empty when ok.', (r) => r.reason),
-  column('params', 'parameters', 'info', 'Trainable parameters of the model (weights and biases).', (r) => r.paramCount),
-  column('step_ms', 'ms', 'measured', 'Median over ok repeats of each run\'s median wall time per optimizer update (all its micro-batches), warm-up excluded.', (r) => r.stepMs, TIME),
-  column('step_ms_spread', 'ms', 'measured', 'max − min of step_ms over ok repeats; empty with fewer than two.', (r) => r.stepMsSpread, TIME),
-  column('samples_per_s', 'samples/s', 'measured', 'Training throughput, median over ok repeats.', (r) => r.samplesPerSecond, TIME),
-  column('initial_loss', '', 'measured', 'Mean training loss of the first update\'s micro-batches (the initial weights), median over ok repeats.', (r) => r.initialLoss, LOSS),
-  column('final_loss', '', 'measured', 'Mean training loss of the last update\'s micro-batches (computed before it is applied), median over ok repeats; `nan` if any repeat diverged.', (r) => r.finalLoss, LOSS),
-  column('final_loss_spread', '', 'measured', 'max − min of final_loss over ok repeats; empty with fewer than two.', (r) => r.finalLossSpread, LOSS),
-  column('eval_accuracy', 'fraction', 'measured', 'Accuracy on the held-out split (0..1), median over ok repeats.', (r) => r.evalAccuracy, RATIO),
-  column('loss_scale_final', '', 'measured', 'Loss-scale factor at the end of training, median over ok repeats; empty when the policy uses no loss scaling.', (r) => r.lossScaleFinal, LOSS),
-  column('skipped_steps', 'steps', 'measured', 'Updates skipped because gradients were not finite (dynamic loss scaling), median over ok repeats.', (r) => r.skippedSteps),
-  column('params_bytes', 'bytes', 'measured', 'Parameter buffers at the moment of peak_bytes (fp32 graph; 4 bytes per parameter under every policy: Keras keeps fp32 master weights).', (r) => r.paramsBytes),
-  column('grads_bytes', 'bytes', 'measured', 'Weight-gradient buffers at the moment of peak_bytes (fp32 graph).', (r) => r.gradsBytes),
-  column('optimizer_bytes', 'bytes', 'measured', 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32 graph).', (r) => r.optimizerBytes),
-  column('accumulator_bytes', 'bytes', 'measured', 'fp32 gradient accumulators (only with accumulation_steps > 1) at the moment of peak_bytes.', (r) => r.accumulatorBytes),
-  column('activations_peak_bytes', 'bytes', 'measured', 'Largest bytes of activations and activation gradients at any moment of the update (fp32 graph).', (r) => r.activationsPeakBytes),
-  column('peak_bytes', 'bytes', 'measured', 'Peak live tensor bytes (deduplicated by buffer) during one training update, median over ok repeats. Measured on the fp32 graph under every policy: emulation keeps fp32 tensors, so this is not what the policy would hold (see peak_modeled_bytes).', (r) => r.peakBytes),
-  column('resting_bytes', 'bytes', 'measured', 'Live tensor bytes between updates (parameters, optimizer slots, accumulators), fp32 graph.', (r) => r.restingBytes),
-  column('peak_modeled_bytes', 'bytes', 'modelled', 'Peak the policy would hold, replayed from the same update: 16-bit activations, activation gradients and the 16-bit copies of weights and inputs (kept from a layer\'s forward to its backward) at 2 bytes; fp32 weights, gradients, optimizer slots, accumulators, float32 layers and the loss at 4. Equals peak_bytes for float32.', (r) => r.peakModeledBytes),
-  column('activations_peak_modeled_bytes', 'bytes', 'modelled', 'Largest activation bytes under the policy (as peak_modeled_bytes counts them), at any moment of the update.', (r) => r.activationsPeakModeledBytes),
-  column('rss_peak_bytes', 'bytes', 'measured', 'Peak resident set size of the worker process, median over ok repeats (includes the runtime, not just tensors).', (r) => r.rssPeakBytes),
-  column('wasm_heap_bytes', 'bytes', 'measured', 'Wasm linear memory at the end (its high-water mark: it never shrinks), median over ok repeats; empty when not on wasm.', (r) => r.wasmHeapBytes),
-  column('gpu_peak_bytes', 'bytes', 'measured', 'Peak GPU memory of the worker process, sampled with nvidia-smi every 0.5 s (workers run with TF_FORCE_GPU_ALLOW_GROWTH=true); empty when no GPU was sampled.', (r) => r.gpuPeakBytes),
-  column('oom_reached_bytes', 'bytes', 'info', 'For status oom: the bytes a run had reached when it stopped (the policy\'s modelled bytes for a memoryLimit budget, measured bytes for a real allocation failure); empty otherwise.', (r) => r.oomReachedBytes),
+  numeric({ name: 'cell', unit: '', kind: 'info', description: '0-based position of the cell in matrix order (rows follow it).' }, 'cellIndex', { isRequired: true }),
+  textual(
+    { name: 'cell_id', unit: '', kind: 'info', description: 'Content hash of the resolved cell; stable when the matrix is reordered.' },
+    (r) => r.cellId,
+    (r, t) => (r.cellId = required('cell_id', t)),
+  ),
+  textual(
+    { name: 'model', unit: '', kind: 'axis', description: 'Model name (key under `models:`).' },
+    (r) => r.model,
+    (r, t) => (r.model = required('model', t)),
+  ),
+  numeric({ name: 'batch_size', unit: 'samples', kind: 'axis', description: 'Effective batch per optimizer update.' }, 'batchSize', { isRequired: true }),
+  numeric({ name: 'micro_batch_size', unit: 'samples', kind: 'axis', description: 'Samples per forward/backward pass: batch_size / accumulation_steps.' }, 'microBatchSize', { isRequired: true }),
+  textual(
+    { name: 'policy', unit: '', kind: 'axis', description: 'Precision policy: float32, mixed_float16 or mixed_bfloat16.' },
+    (r) => r.policy,
+    (r, t) => (r.policy = oneOf<Policy>('policy', POLICIES, required('policy', t))),
+  ),
+  numeric({ name: 'accumulation_steps', unit: 'micro-batches', kind: 'axis', description: 'Micro-batches whose gradients are summed per optimizer update.' }, 'accumulationSteps', { isRequired: true }),
+  textual(
+    { name: 'backend', unit: '', kind: 'info', description: 'tfjs backend that actually ran (what `auto` resolved to); differing repeats are joined with `|`.' },
+    (r) => joined(r.backends),
+    (r, t) => (r.backends = split<BackendName>('backend', BACKEND_NAMES, t)),
+  ),
+  textual(
+    { name: 'precision', unit: '', kind: 'info', description: '`native` (real 16-bit dtypes) or `emulated` (fp32 values rounded onto the 16-bit grid), from the ok repeats.' },
+    (r) => joined(r.precisions),
+    (r, t) => (r.precisions = split('precision', PRECISIONS, t)),
+  ),
+  textual(
+    { name: 'status', unit: '', kind: 'info', description: '`ok` if every recorded repeat is ok, else the worst of them: crashed > timeout > failed > oom (a crash explains least; oom is itself an answer).' },
+    (r) => r.status,
+    (r, t) => (r.status = oneOf('status', RECORDED_STATUSES, required('status', t))),
+  ),
+  textual(
+    { name: 'runs_ok', unit: 'runs', kind: 'info', description: 'Ok repeats / planned repeats, e.g. `3/3`; an `ok` row below n/n is still running or was interrupted.' },
+    (r) => `${r.runsOk}/${r.runsPlanned}`,
+    (r, t) => {
+      const match = /^(\d+)\/(\d+)$/.exec(t ?? '');
+      if (match === null) throw new ColumnParseError('runs_ok', t ?? '', 'ok/planned, e.g. 3/3');
+      r.runsOk = Number(match[1]);
+      r.runsPlanned = Number(match[2]);
+    },
+  ),
+  textual(
+    { name: 'reason', unit: '', kind: 'info', description: "Why the first repeat with the row's status was not ok (first line, shortened; full text in runs.jsonl); empty when ok." },
+    (r) => r.reason,
+    (r, t) => (r.reason = t),
+  ),
+  numeric({ name: 'params', unit: 'parameters', kind: 'info', description: 'Trainable parameters of the model (weights and biases).' }, 'paramCount'),
+  numeric(
+    { name: 'step_ms', unit: 'ms', kind: 'measured', description: "Median over ok repeats of each run's median wall time per optimizer update (all its micro-batches), warm-up excluded." },
+    'stepMs',
+    { style: TIME, noise: 'timing', spread: 'step_ms_spread' },
+  ),
+  numeric({ name: 'step_ms_spread', unit: 'ms', kind: 'measured', description: 'max − min of step_ms over ok repeats; empty with fewer than two.' }, 'stepMsSpread', { style: TIME }),
+  numeric({ name: 'samples_per_s', unit: 'samples/s', kind: 'measured', description: 'Training throughput, median over ok repeats.' }, 'samplesPerSecond', { style: TIME, noise: 'timing' }),
+  numeric(
+    { name: 'initial_loss', unit: '', kind: 'measured', description: "Mean training loss of the first update's micro-batches (the initial weights), median over ok repeats." },
+    'initialLoss',
+    { style: LOSS, noise: 'value' },
+  ),
+  numeric(
+    { name: 'final_loss', unit: '', kind: 'measured', description: "Mean training loss of the last update's micro-batches (computed before it is applied), median over ok repeats; `nan` if any repeat diverged." },
+    'finalLoss',
+    { style: LOSS, noise: 'value', spread: 'final_loss_spread' },
+  ),
+  numeric({ name: 'final_loss_spread', unit: '', kind: 'measured', description: 'max − min of final_loss over ok repeats; empty with fewer than two.' }, 'finalLossSpread', { style: LOSS }),
+  numeric({ name: 'eval_accuracy', unit: 'fraction', kind: 'measured', description: 'Accuracy on the held-out split (0..1), median over ok repeats.' }, 'evalAccuracy', { style: RATIO, noise: 'value' }),
+  numeric(
+    { name: 'loss_scale_final', unit: '', kind: 'measured', description: 'Loss-scale factor at the end of training, median over ok repeats; empty when the policy uses no loss scaling.' },
+    'lossScaleFinal',
+    { style: LOSS, noise: 'value' },
+  ),
+  numeric(
+    { name: 'skipped_steps', unit: 'steps', kind: 'measured', description: 'Updates skipped because gradients were not finite (dynamic loss scaling), median over ok repeats.' },
+    'skippedSteps',
+    { noise: 'count' },
+  ),
+  numeric(
+    { name: 'params_bytes', unit: 'bytes', kind: 'measured', description: 'Parameter buffers at the moment of peak_bytes (fp32 graph; 4 bytes per parameter under every policy: Keras keeps fp32 master weights).' },
+    'paramsBytes',
+    { noise: 'bytes' },
+  ),
+  numeric({ name: 'grads_bytes', unit: 'bytes', kind: 'measured', description: 'Weight-gradient buffers at the moment of peak_bytes (fp32 graph).' }, 'gradsBytes', { noise: 'bytes' }),
+  numeric(
+    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32 graph).' },
+    'optimizerBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    { name: 'accumulator_bytes', unit: 'bytes', kind: 'measured', description: 'fp32 gradient accumulators (only with accumulation_steps > 1) at the moment of peak_bytes.' },
+    'accumulatorBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    { name: 'activations_peak_bytes', unit: 'bytes', kind: 'measured', description: 'Largest bytes of activations and activation gradients at any moment of the update (fp32 graph).' },
+    'activationsPeakBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    {
+      name: 'peak_bytes',
+      unit: 'bytes',
+      kind: 'measured',
+      description:
+        'Peak live tensor bytes (deduplicated by buffer) during one training update, median over ok repeats. Measured on the fp32 graph under every policy: emulation keeps fp32 tensors, so this is not what the policy would hold (see peak_modeled_bytes).',
+    },
+    'peakBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    { name: 'resting_bytes', unit: 'bytes', kind: 'measured', description: 'Live tensor bytes between updates (parameters, optimizer slots, accumulators), fp32 graph.' },
+    'restingBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    {
+      name: 'peak_modeled_bytes',
+      unit: 'bytes',
+      kind: 'modeled',
+      description:
+        "Peak the policy would hold, replayed from the same update: 16-bit activations, activation gradients and the 16-bit copies of weights and inputs (kept from a layer's forward to its backward) at 2 bytes; fp32 weights, gradients, optimizer slots, accumulators, float32 layers and the loss at 4. Equals peak_bytes for float32.",
+    },
+    'peakModeledBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    { name: 'activations_peak_modeled_bytes', unit: 'bytes', kind: 'modeled', description: 'Largest activation bytes under the policy (as peak_modeled_bytes counts them), at any moment of the update.' },
+    'activationsPeakModeledBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    { name: 'rss_peak_bytes', unit: 'bytes', kind: 'measured', description: 'Peak resident set size of the worker process, median over ok repeats (includes the runtime, not just tensors).' },
+    'rssPeakBytes',
+    { noise: 'process-memory' },
+  ),
+  numeric(
+    { name: 'wasm_heap_bytes', unit: 'bytes', kind: 'measured', description: 'Wasm linear memory at the end (its high-water mark: it never shrinks), median over ok repeats; empty when not on wasm.' },
+    'wasmHeapBytes',
+    { noise: 'process-memory' },
+  ),
+  numeric(
+    {
+      name: 'gpu_peak_bytes',
+      unit: 'bytes',
+      kind: 'measured',
+      description:
+        'Peak GPU memory of the worker process, sampled with nvidia-smi every 0.5 s (workers run with TF_FORCE_GPU_ALLOW_GROWTH=true); empty when no GPU was sampled.',
+    },
+    'gpuPeakBytes',
+    { noise: 'process-memory' },
+  ),
+  numeric(
+    {
+      name: 'oom_reached_bytes',
+      unit: 'bytes',
+      kind: 'info',
+      description:
+        "For status oom: the bytes a run had reached when it stopped (the policy's modeled bytes for a memoryLimit budget, measured bytes for a real allocation failure); empty otherwise.",
+    },
+    'oomReachedBytes',
+  ),
 ];
+
+/** The columns `mpx diff` compares as numbers: measured and modeled ones that are not a spread. */
+export const METRIC_COLUMNS: readonly Column[] = COLUMNS.filter((c) => c.noise !== null);
+export const AXIS_COLUMNS: readonly Column[] = COLUMNS.filter((c) => c.kind === 'axis');
+
 
 /** The column reference for the README: a Markdown table generated from `COLUMNS`. */
 export function renderColumnReference(): string {
@@ -139,7 +337,20 @@ export function formatSignificant(value: number, digits: number): string {
   return value < 0 ? `-${text}` : text;
 }
 
-function formatNonFinite(value: number): string {
+/** `nan`, `inf`, `-inf`: how every file mpx writes spells a non-finite number. */
+export function formatNonFinite(value: number): string {
   if (Number.isNaN(value)) return 'nan';
   return value > 0 ? 'inf' : '-inf';
+}
+
+/** `nan`, `inf`, `-inf` as the CSV writes them; '' = no value. Throws ColumnParseError on anything else. */
+export function parseNumber(text: string, column: string): number | null {
+  const t = text.trim();
+  if (t === '') return null;
+  if (t === 'nan') return Number.NaN;
+  if (t === 'inf') return Number.POSITIVE_INFINITY;
+  if (t === '-inf') return Number.NEGATIVE_INFINITY;
+  const value = Number(t);
+  if (Number.isNaN(value)) throw new ColumnParseError(column, text, 'a number');
+  return value;
 }

@@ -1,14 +1,9 @@
 /**
  * What `results/<name>.meta.json` says about how the results were produced, so a diff between two CSVs can be read
- * against the machines and versions behind them. `collectMetadata` is pure (the caller gathers the facts);
- * `readProvenance` is the one part that runs processes.
+ * against the machines and versions behind them. Pure: the caller gathers the facts (`cli/environment.ts`).
  */
-import { realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { execa, type Result } from 'execa';
-import type { RunRecord, RunStatus } from '../runner/protocol.js';
+import { RECORDED_STATUSES, type RecordedStatus, type StoredRecord } from '../runner/protocol.js';
 import type { BackendName } from '../spec/types.js';
-import { STATUS_SEVERITY } from './aggregate.js';
 
 /** The git state of the working tree the runs were started from. */
 export interface Provenance {
@@ -38,7 +33,7 @@ export interface MetadataInput {
   /** Runs the plan has (cells × repeats). */
   plannedRuns: number;
   /** The records written alongside (the source of the backends and the counts). */
-  records: readonly RunRecord[];
+  records: readonly StoredRecord[];
   /**
    * How many of `records` were reused from an earlier `mpx run` (resume) rather than produced by this one: the
    * machine facts above describe the latest invocation, so a reviewer can see that some rows are older. @default 0
@@ -71,11 +66,11 @@ export interface RunMetadata {
   /** ISO 8601, UTC. */
   date: string;
   /** `reused`: records carried over from an earlier `mpx run` (see `MetadataInput.reusedRuns`). */
-  runs: { planned: number; recorded: number; reused: number } & Record<RunStatus, number>;
+  runs: { planned: number; recorded: number; reused: number } & Record<RecordedStatus, number>;
 }
 
 export function collectMetadata(input: MetadataInput): RunMetadata {
-  const byStatus = Object.fromEntries(STATUS_SEVERITY.map((s) => [s, 0])) as Record<RunStatus, number>;
+  const byStatus = Object.fromEntries(RECORDED_STATUSES.map((s) => [s, 0])) as Record<RecordedStatus, number>;
   for (const record of input.records) byStatus[record.status] += 1;
 
   const backends = new Set<BackendName>();
@@ -98,52 +93,50 @@ export function collectMetadata(input: MetadataInput): RunMetadata {
   };
 }
 
-const GIT_TIMEOUT_MS = 10_000;
-
-export interface ProvenanceOptions {
-  /**
-   * Paths (relative to `cwd`, or absolute) whose changes do not make the tree dirty: the results directory, which an
-   * earlier or interrupted `mpx run` has modified on purpose. @default []
-   */
-  ignorePaths?: readonly string[];
-}
-
 /**
- * HEAD's commit and whether tracked files are modified, for the checkout containing `cwd`. Never throws: null when
- * git is not installed, `cwd` is not in a repository, or git fails. `dirty` ignores untracked files (as
- * `git describe --dirty` does) and `ignorePaths`, so results written by an earlier run do not mark the tree dirty.
+ * Reads a `meta.json` back. Lenient on purpose: metadata only adds context to a diff or a report, so a file from an
+ * older or newer mpx, or a broken one, gives what it can (missing fields are empty) and null when it is not a
+ * metadata object at all.
  */
-export async function readProvenance(cwd: string, options: ProvenanceOptions = {}): Promise<Provenance | null> {
+export function parseRunMetadata(text: string): RunMetadata | null {
+  let value: unknown;
   try {
-    const git = (args: string[]) => execa('git', args, { cwd, reject: false, timeout: GIT_TIMEOUT_MS, stdin: 'ignore' });
-    const head = await git(['rev-parse', '--verify', 'HEAD']);
-    const commit = typeof head.stdout === 'string' ? head.stdout.trim() : '';
-    if (head.failed || !/^[0-9a-f]{40,64}$/.test(commit)) return null;
-    const excludes = await excludePathspecs(git, cwd, options.ignorePaths ?? []);
-    // `:/` is the whole tree (not just `cwd`); the excludes need a positive pathspec beside them.
-    const status = await git(['status', '--porcelain', '--untracked-files=no', '--', ...(excludes.length > 0 ? [':/', ...excludes] : [])]);
-    const dirty = status.failed || typeof status.stdout !== 'string' ? null : status.stdout.trim() !== '';
-    return { commit, dirty };
+    value = JSON.parse(text);
   } catch {
     return null;
   }
+  if (!isObject(value)) return null;
+  const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const strings = (v: unknown): Record<string, string> =>
+    isObject(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  const cpu = isObject(value.cpu) ? value.cpu : {};
+  const git = isObject(value.git) ? value.git : null;
+  const spec = isObject(value.spec) ? value.spec : {};
+  const runs = isObject(value.runs) ? value.runs : {};
+  const count = (key: string): number => num(runs[key]) ?? 0;
+  return {
+    mpxVersion: str(value.mpxVersion) ?? '',
+    nodeVersion: str(value.nodeVersion) ?? '',
+    tfjsVersions: strings(value.tfjsVersions),
+    backends: Array.isArray(value.backends) ? value.backends.filter((b): b is BackendName => typeof b === 'string') : [],
+    cpu: { model: str(cpu.model), cores: num(cpu.cores) ?? 0 },
+    gpus: Array.isArray(value.gpus)
+      ? value.gpus.filter(isObject).map((g) => ({ name: str(g.name) ?? '', driverVersion: str(g.driverVersion), memoryTotalBytes: num(g.memoryTotalBytes) }))
+      : [],
+    os: str(value.os) ?? '',
+    git: git !== null && typeof git.commit === 'string' ? { commit: git.commit, dirty: typeof git.dirty === 'boolean' ? git.dirty : null } : null,
+    spec: { name: str(spec.name) ?? '', file: str(spec.file) ?? '', sha256: str(spec.sha256) ?? '' },
+    date: str(value.date) ?? '',
+    runs: {
+      planned: count('planned'),
+      recorded: count('recorded'),
+      reused: count('reused'),
+      ...(Object.fromEntries(RECORDED_STATUSES.map((s) => [s, count(s)])) as Record<RecordedStatus, number>),
+    },
+  };
 }
 
-/** `:(top,exclude)<path>` for each path inside the work tree (paths outside it cannot change it and are left out). */
-async function excludePathspecs(git: (args: string[]) => Promise<Result>, cwd: string, paths: readonly string[]): Promise<string[]> {
-  if (paths.length === 0) return [];
-  const top = await git(['rev-parse', '--show-toplevel']);
-  if (top.failed || typeof top.stdout !== 'string') return [];
-  const root = top.stdout.trim();
-  let base = cwd;
-  try {
-    base = realpathSync(cwd); // git reports the real path of the top level; compare like with like
-  } catch {
-    // keep cwd as given
-  }
-  return paths.flatMap((path) => {
-    const inside = relative(root, resolve(base, path));
-    if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) return [];
-    return [`:(top,exclude)${inside.split(sep).join('/')}`];
-  });
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -11,16 +11,16 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MpxError } from '../errors.js';
-import { MEASUREMENT_KEYS, type RunRecord } from '../runner/protocol.js';
+import { isRecordedStatus, MEASUREMENT_KEYS, type StoredRecord } from '../runner/protocol.js';
 import { type ResultRow, sortRecords } from './aggregate.js';
-import { COLUMNS } from './columns.js';
+import { COLUMNS, formatNonFinite } from './columns.js';
 import { csvExporter } from './export/index.js';
 import type { RunMetadata } from './metadata.js';
 
 export interface ResultsBundle {
   rows: readonly ResultRow[];
   /** Every record so far; written in matrix order (cell index, then repeat). */
-  records: readonly RunRecord[];
+  records: readonly StoredRecord[];
   metadata: RunMetadata;
 }
 
@@ -93,7 +93,7 @@ export function hasSameResults(dir: string, specName: string, bundle: ResultsBun
  * Non-finite numbers come back as numbers (see `stableJson`). `ok` records from an older mpx that lack a measurement
  * are left out, so their runs are run again rather than shown with empty columns.
  */
-export function readRunRecords(dir: string, specName: string): RunRecord[] {
+export function readRunRecords(dir: string, specName: string): StoredRecord[] {
   const path = resultPaths(dir, specName).runs;
   let text: string;
   try {
@@ -102,7 +102,7 @@ export function readRunRecords(dir: string, specName: string): RunRecord[] {
     if (errnoCode(error) === 'ENOENT') return [];
     throw resultsIoError('read', path, dir, error);
   }
-  const records: RunRecord[] = [];
+  const records: StoredRecord[] = [];
   const lines = text.split('\n');
   for (const [i, line] of lines.entries()) {
     if (line.trim() === '') continue;
@@ -260,11 +260,13 @@ function errnoCode(error: unknown): string | undefined {
 
 /**
  * JSON with object keys sorted (stable bytes whatever order objects were built in). JSON has no NaN or Infinity, and a
- * NaN loss is a result worth keeping, so non-finite numbers are written as the strings "NaN", "Infinity", "-Infinity".
+ * NaN loss is a result worth keeping, so non-finite numbers are written as the strings "nan", "inf", "-inf" — the
+ * spelling of the CSV and of `mpx diff --format json`.
  */
 function stableJson(value: unknown, indent?: number): string {
-  return JSON.stringify(sortKeys(value), (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), indent);
+  return JSON.stringify(sortKeys(value), (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? formatNonFinite(v) : v), indent);
 }
+
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
@@ -273,9 +275,16 @@ function sortKeys(value: unknown): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, sortKeys(v)]));
 }
 
-const RUN_STATUSES = new Set(['ok', 'failed', 'timeout', 'crashed', 'oom']);
+const NON_FINITE: Readonly<Record<string, number>> = {
+  nan: Number.NaN,
+  inf: Number.POSITIVE_INFINITY,
+  '-inf': Number.NEGATIVE_INFINITY,
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY,
+};
 
-function isRunRecordShape(value: unknown): value is RunRecord {
+function isRunRecordShape(value: unknown): value is StoredRecord {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
   return (
@@ -283,20 +292,21 @@ function isRunRecordShape(value: unknown): value is RunRecord {
     typeof r.cellId === 'string' &&
     typeof r.cellIndex === 'number' &&
     typeof r.repeat === 'number' &&
-    typeof r.status === 'string' &&
-    RUN_STATUSES.has(r.status) &&
+    isRecordedStatus(r.status) &&
     (typeof r.measurements === 'object' || r.measurements === undefined)
   );
 }
 
-/** Turns the strings `stableJson` wrote for non-finite numbers back into numbers (only where numbers belong). */
-function reviveRecord(record: RunRecord): RunRecord {
-  const revive = (v: unknown): unknown =>
-    v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v;
+/**
+ * Turns the strings `stableJson` wrote for non-finite numbers back into numbers (only where numbers belong); the
+ * spelling of files written before it matched the CSV's ("NaN", "Infinity") is read too.
+ */
+function reviveRecord(record: StoredRecord): StoredRecord {
+  const revive = (v: unknown): unknown => (typeof v === 'string' && Object.hasOwn(NON_FINITE, v) ? NON_FINITE[v] : v);
   const measurements = record.measurements
     ? (Object.fromEntries(
         Object.entries(record.measurements).map(([k, v]) => [k, k === 'backend' || k === 'precision' ? v : revive(v)]),
-      ) as unknown as RunRecord['measurements'])
+      ) as unknown as StoredRecord['measurements'])
     : (record.measurements ?? null);
   // Records written before a field existed get its "unknown" value.
   return {
@@ -313,7 +323,7 @@ function reviveRecord(record: RunRecord): RunRecord {
  * Whether a stored record can stand for its run today: an `ok` record from an older mpx that measured fewer things
  * cannot (its row would have empty columns), so it is run again instead of reused.
  */
-export function isCompleteRecord(record: RunRecord): boolean {
+export function isCompleteRecord(record: StoredRecord): boolean {
   if (record.status !== 'ok') return true;
   const measurements = record.measurements as Record<string, unknown> | null;
   return measurements !== null && MEASUREMENT_KEYS.every((key) => key in measurements);

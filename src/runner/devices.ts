@@ -3,7 +3,9 @@
  * which NVIDIA GPUs `nvidia-smi` lists. Used for the default `--jobs` (one worker per GPU on the GPU backend).
  */
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { execa } from 'execa';
+import { TENSORFLOW_PACKAGES } from '../worker/packages.js';
 
 export interface GpuInfo {
   index: number;
@@ -39,7 +41,7 @@ export async function detectGpus(): Promise<GpuInfo[]> {
 
 /** The first installed package that provides the `tensorflow` backend, resolved without loading it. */
 export function findTensorflowPackage(resolve: (id: string) => string = createRequire(import.meta.url).resolve): string | null {
-  for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  for (const name of TENSORFLOW_PACKAGES) {
     try {
       resolve(name);
       return name;
@@ -48,4 +50,21 @@ export function findTensorflowPackage(resolve: (id: string) => string = createRe
     }
   }
   return null;
+}
+
+/** Where `mpx run` puts its workers. */
+export interface WorkerPlacement {
+  /** Workers at once. */
+  jobs: number;
+  /** GPUs the workers are pinned to, one per slot (`CUDA_VISIBLE_DEVICES`); empty on CPU backends. */
+  gpus: GpuInfo[];
+}
+
+/**
+ * One worker per core on CPU backends; one per GPU, each pinned to its own, when the workers may train on GPUs (two
+ * workers sharing a GPU would measure each other's memory). `jobs` (`--jobs`) overrides the count, not the pinning.
+ */
+export function placeWorkers(mayUseGpus: boolean, gpus: readonly GpuInfo[], jobs?: number): WorkerPlacement {
+  const used = mayUseGpus ? [...gpus] : [];
+  return { jobs: jobs ?? Math.max(1, used.length > 0 ? used.length : availableParallelism()), gpus: used };
 }

@@ -49,7 +49,7 @@ export function startGpuMemorySampler(pid: number, read: ComputeAppsReader = rea
     });
   };
   sample();
-  const timer = setInterval(() => inFlight.then(sample), intervalMs);
+  const timer = setInterval(() => void inFlight.then(sample), intervalMs);
   return {
     async stop() {
       clearInterval(timer);

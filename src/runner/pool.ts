@@ -3,11 +3,10 @@
  * list for per-worker resources). Like vitest's pool: scheduling here, one process per task in `spawn.ts`.
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
 import { MpxError } from '../errors.js';
 import type { RunConfig } from '../matrix/types.js';
-import type { RunRecord } from './protocol.js';
+import { FAILED_STATUSES, type RunRecord } from './protocol.js';
 import { runInWorker, type SpawnOptions } from './spawn.js';
 
 export interface PoolOptions extends Omit<SpawnOptions, 'signal' | 'env'> {
@@ -17,9 +16,9 @@ export interface PoolOptions extends Omit<SpawnOptions, 'signal' | 'env'> {
   env?: Record<string, string>;
   /** Extra environment for the worker in a slot (0..jobs-1), e.g. `{ CUDA_VISIBLE_DEVICES: String(slot) }`. */
   slotEnv?: (slot: number) => Record<string, string>;
-  /** Aborting stops scheduling and kills running workers; their records get reason `interrupted by user`. */
+  /** Aborting stops scheduling and kills running workers; their records are `interrupted` (reason `interrupted by user`). */
   signal?: AbortSignal;
-  /** Stop scheduling after the first record that is neither `ok` nor `oom` (running workers finish). @default false */
+  /** Stop scheduling after the first failed, timed-out or crashed run (running workers finish). @default false */
   failFast?: boolean;
   /** Restarts of a crashed run; overrides each run's `train.retries`. */
   retries?: number;
@@ -33,7 +32,7 @@ export interface PoolOptions extends Omit<SpawnOptions, 'signal' | 'env'> {
   onRecord?: (record: RunRecord, run: RunConfig) => void | Promise<void>;
 }
 
-export const INTERRUPTED_BY_USER = 'interrupted by user';
+const INTERRUPTED_BY_USER = 'interrupted by user';
 const INTERRUPTED_BY_ERROR = 'interrupted: an earlier result could not be recorded';
 
 /**
@@ -94,7 +93,7 @@ export async function runAll(runs: readonly RunConfig[], options: PoolOptions): 
       freeSlots.sort((a, b) => a - b);
     }
     records[index] = record;
-    if (failFast && record.status !== 'ok' && record.status !== 'oom') stop();
+    if (failFast && FAILED_STATUSES.has(record.status)) stop();
     // Serialised: a caller rewriting its results file never sees two calls at once.
     reporting = reporting.then(async () => {
       if (recordError !== null) return;
@@ -123,9 +122,4 @@ export async function runAll(runs: readonly RunConfig[], options: PoolOptions): 
   }
   if (recordError !== null) throw (recordError as { error: unknown }).error;
   return records.filter((record): record is RunRecord => record !== undefined);
-}
-
-/** One worker per core on CPU-like backends (cpu, wasm, tfjs-node on CPU); one per GPU on GPU. */
-export function defaultJobs(backend: 'cpu-like' | 'gpu', gpuCount = 1): number {
-  return Math.max(1, backend === 'gpu' ? Math.floor(gpuCount) : availableParallelism());
 }

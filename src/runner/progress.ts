@@ -4,6 +4,7 @@
  * TTY: finished runs scroll up as plain lines and a live block below them is redrawn in place with ANSI cursor
  * movement (what vitest's and npm's reporters do). Not a TTY (CI logs): one line per finished run, nothing else.
  */
+import { formatCellLabel } from '../matrix/label.js';
 import type { RunConfig } from '../matrix/types.js';
 import type { RunRecord, RunStatus } from './protocol.js';
 
@@ -53,7 +54,7 @@ const ESC = '\u001b[';
 
 /** `mlp bs=128 mixed_float16 acc=4` */
 export function formatRunLabel(run: RunConfig): string {
-  return `${run.model.name} bs=${run.batchSize} ${run.policy} acc=${run.accumulationSteps}`;
+  return formatCellLabel({ ...run, model: run.model.name });
 }
 
 /** `850 ms`, `2.1 s`, `1m 05s`, `2h 03m` */
@@ -125,7 +126,7 @@ export function formatRedraw(previousLineCount: number, lines: readonly string[]
 
 export function createProgress(options: ProgressOptions): Progress {
   const { total, isTTY, stream, jobs = 1, now = () => performance.now() } = options;
-  const counts: Record<RunStatus, number> = { ok: 0, failed: 0, timeout: 0, crashed: 0, oom: 0 };
+  const counts: Record<RunStatus, number> = { ok: 0, failed: 0, timeout: 0, crashed: 0, oom: 0, interrupted: 0 };
   const running = new Map<string, RunningRun>();
   let finishedWallMs = 0;
   let blockLineCount = 0;

@@ -13,9 +13,8 @@ export interface StartOptions {
   memoryLimitBytes: number | null;
 }
 
-export type ParentMessage =
-  | { mpx: typeof PROTOCOL_VERSION; type: 'start'; run: RunConfig; options: StartOptions }
-  | { mpx: typeof PROTOCOL_VERSION; type: 'stop' };
+/** The parent's one message: the worker runs it, answers, and exits on its own. */
+export type ParentMessage = { mpx: typeof PROTOCOL_VERSION; type: 'start'; run: RunConfig; options: StartOptions };
 
 /** What one finished run measured. Units are in the names. */
 export interface RunMeasurements {
@@ -47,9 +46,9 @@ export interface RunMeasurements {
   accumulatorBytes: number;
   /** Largest activation bytes (activations and activation gradients) at any moment of the update (measured). */
   activationsPeakBytes: number;
-  /** Modelled: the peak the run's policy would hold (16-bit activations and weight copies at 2 bytes). */
+  /** Modeled: the peak the run's policy would hold (16-bit activations and weight copies at 2 bytes). */
   peakModeledBytes: number;
-  /** Modelled: the largest activation bytes under the policy. */
+  /** Modeled: the largest activation bytes under the policy. */
   activationsPeakModeledBytes: number;
   /** Peak resident set size of the worker process. */
   rssPeakBytes: number;
@@ -97,7 +96,7 @@ export type ChildMessage =
       kind: 'error' | 'oom';
       message: string;
       backend: BackendName | null;
-      /** For `oom`: the bytes the run had reached (modelled policy bytes for a budget, else what the error said). */
+      /** For `oom`: the bytes the run had reached (modeled policy bytes for a budget, else what the error said). */
       reachedBytes?: number | null;
     };
 
@@ -109,7 +108,27 @@ export function isParentMessage(value: unknown): value is ParentMessage {
   return typeof value === 'object' && value !== null && (value as { mpx?: unknown }).mpx === PROTOCOL_VERSION;
 }
 
-export type RunStatus = 'ok' | 'failed' | 'timeout' | 'crashed' | 'oom';
+/**
+ * The statuses a run's record can have in the results files, worst first (the order in which a cell's repeats decide
+ * its row's status): `crashed` (died without answering: nothing learned, cause unknown), `timeout` (no answer within
+ * `timeoutSeconds`), `failed` (the worker reported an error), `oom` (over the memory budget or out of memory: itself an
+ * answer for a memory tool), `ok`.
+ */
+export const RECORDED_STATUSES = ['crashed', 'timeout', 'failed', 'oom', 'ok'] as const;
+export type RecordedStatus = (typeof RECORDED_STATUSES)[number];
+/**
+ * `interrupted`: stopped by the user (Ctrl-C) or because mpx itself had to stop. It measured nothing and is never
+ * recorded, so the next `mpx run` starts it again.
+ */
+export type RunStatus = RecordedStatus | 'interrupted';
+/** A result: reused on resume and not a failure of the batch (an oom row answers "does not fit"). */
+export const FINISHED_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(['ok', 'oom']);
+/** Make `mpx run` exit 1, wait for `--retry-failed`, and stop `--fail-fast`. */
+export const FAILED_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(['failed', 'timeout', 'crashed']);
+
+export function isRecordedStatus(value: unknown): value is RecordedStatus {
+  return (RECORDED_STATUSES as readonly unknown[]).includes(value);
+}
 
 /** One run's outcome as the parent records it (one line of `results/<name>.runs.jsonl`). */
 export interface RunRecord {
@@ -131,4 +150,11 @@ export interface RunRecord {
   gpuPeakBytes: number | null;
   /** Workers started for this run: 1, or more when crashed attempts were retried. */
   attempts: number;
+}
+
+/** A record as the results files hold it: never `interrupted`. */
+export type StoredRecord = RunRecord & { status: RecordedStatus };
+
+export function isStoredRecord(record: RunRecord): record is StoredRecord {
+  return isRecordedStatus(record.status);
 }

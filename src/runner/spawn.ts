@@ -1,6 +1,6 @@
 /**
  * Runs one RunConfig in its own Node worker process and turns whatever happens into a RunRecord.
- * Modelled on vitest's fork pool (`packages/vitest/src/node/pools/forks.ts`: one child, typed messages, "Worker
+ * Modeled on vitest's fork pool (`packages/vitest/src/node/pools/forks.ts`: one child, typed messages, "Worker
  * exited unexpectedly") and execa's own termination options (`timeout`, `forceKillAfterDelay`, `cancelSignal`).
  */
 import { StringDecoder } from 'node:string_decoder';
@@ -27,7 +27,7 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** After SIGTERM (timeout, cancel), SIGKILL the worker this much later if it is still alive. @default 5000 */
   forceKillAfterMs?: number;
-  /** Aborting kills the worker; the record becomes `failed` with the signal's reason when it is a string. */
+  /** Aborting kills the worker; the record becomes `interrupted`, with the signal's reason when it is a string. */
   signal?: AbortSignal;
   /** Added to the inherited environment (spawn-time facts: `MPX_SLOT`, `CUDA_VISIBLE_DEVICES`). */
   env?: Record<string, string>;
@@ -42,8 +42,8 @@ export interface SpawnOptions {
 /** What V8 prints when it aborts on a full heap. */
 const V8_HEAP_OOM = /JavaScript heap out of memory|Reached heap limit/;
 
-/** After `result`/`failed` the worker is sent `stop`; one still alive this much later is killed. */
-const STOP_GRACE_MS = 5_000;
+/** A worker exits by itself after its answer; one still alive this much later is killed. */
+const EXIT_GRACE_MS = 5_000;
 const DEFAULT_FORCE_KILL_AFTER_MS = 5_000;
 /** Only the end of stderr is kept (the reason a worker died is at the end); this bounds memory per worker. */
 const STDERR_TAIL_CHARS = 8_192;
@@ -95,7 +95,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   subprocess.stderr?.on('data', (chunk: Buffer) => stderrTail.push(chunk));
 
   const state: WorkerState = { phase: 'startup', lastStep: null, readyBackend: null, answer: null, protocolMismatch: null };
-  let stopTimer: NodeJS.Timeout | undefined;
+  let exitTimer: NodeJS.Timeout | undefined;
 
   // Subscribed before the first await so no message is missed; the loop ends when the channel disconnects (exit).
   const messages = (async () => {
@@ -121,8 +121,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
           case 'failed':
             state.answer = message;
             state.phase = 'shutdown';
-            await sendQuietly(subprocess, { mpx: PROTOCOL_VERSION, type: 'stop' });
-            stopTimer = setTimeout(() => subprocess.kill(), STOP_GRACE_MS);
+            exitTimer = setTimeout(() => subprocess.kill(), EXIT_GRACE_MS);
             break;
         }
       }
@@ -134,7 +133,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   await sendQuietly(subprocess, { mpx: PROTOCOL_VERSION, type: 'start', run, options: { memoryLimitBytes: options.memoryLimitBytes ?? null } });
   const result = await subprocess;
   await messages;
-  clearTimeout(stopTimer);
+  clearTimeout(exitTimer);
   const gpuPeakBytes = gpuSampler ? await gpuSampler.stop() : null;
   if (isDetached && pid !== undefined) untrackGroup(pid);
 
@@ -175,7 +174,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   if (protocolMismatch !== null) return record('failed', protocolMismatch, readyBackend);
   if (result.isCanceled) {
     const reason: unknown = options.signal?.reason;
-    return record('failed', typeof reason === 'string' ? reason : 'interrupted', readyBackend);
+    return record('interrupted', typeof reason === 'string' ? reason : 'interrupted', readyBackend);
   }
   if (result.timedOut) {
     const forced = result.isForcefullyTerminated ? ', killed with SIGKILL after ignoring SIGTERM' : '';
@@ -217,7 +216,7 @@ function describeForeignMessage(message: unknown): string {
   const version = typeof message === 'object' && message !== null ? (message as { mpx?: unknown }).mpx : undefined;
   return version === undefined
     ? 'worker sent a message that is not an mpx protocol message'
-    : `worker speaks mpx protocol ${String(version)}, expected ${PROTOCOL_VERSION} (rebuild: npm run build)`;
+    : `worker speaks mpx protocol ${JSON.stringify(version)}, expected ${PROTOCOL_VERSION} (rebuild: npm run build)`;
 }
 
 function oneLine(text: string): string {

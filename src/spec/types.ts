@@ -9,8 +9,9 @@ export type Policy = (typeof POLICIES)[number];
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
-/** A backend that can actually run (what `auto` resolves to). */
-export type BackendName = Exclude<BackendChoice, 'auto'>;
+/** The backends that can actually run (what `auto` resolves to). */
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export const ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -123,9 +124,6 @@ export interface MatrixDef {
   exclude: MatrixEntry[];
 }
 
-/** Maps a path inside the YAML document to a 1-based line and column, so later stages can point at the spec. */
-export type Locate = (path: ReadonlyArray<string | number>) => { line: number; col: number } | undefined;
-
 export interface ExperimentSpec {
   /** Path of the spec file as the user named it. */
   file: string;
@@ -144,7 +142,6 @@ export interface ExperimentSpec {
   matrix: MatrixDef;
   /** Largest number of runs (cells × repeats) allowed without `--max-runs`. */
   maxRuns: number;
-  /** Budget for the policy's modelled peak bytes per run (`memoryLimit`); null = none. */
+  /** Budget for the policy's modeled peak bytes per run (`memoryLimit`); null = none. */
   memoryLimitBytes: number | null;
-  locate: Locate;
 }

@@ -3,169 +3,10 @@
  * one message per problem, pointing at the YAML node (the key, for unknown keys), with a did-you-mean where it helps.
  * (ESLint `lib/config/config.js` words unknown keys the same way: "Unexpected property … Expected properties: …".)
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { closest, distance } from 'fastest-levenshtein';
-import { MpxError, type MpxErrorCode } from '../errors.js';
-
-export type SpecPath = ReadonlyArray<string | number>;
-
-/** Maps paths of the parsed document to YAML positions; built by `load.ts` from the document and its LineCounter. */
-export interface SpecLocator {
-  readonly file: string;
-  /**
-   * 1-based position of the node at `path`, or of its nearest ancestor that exists (a missing key points at its map).
-   * `atKey` points at the key of the last map entry instead of its value.
-   */
-  position(path: SpecPath, atKey?: boolean): { line: number; col: number } | undefined;
-}
-
-/** The parts of JSON Schema this file reads. */
-export interface SchemaNode {
-  $ref?: string;
-  type?: string | string[];
-  enum?: unknown[];
-  const?: unknown;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  minItems?: number;
-  maxItems?: number;
-  minProperties?: number;
-  required?: string[];
-  maxProperties?: number;
-  maxLength?: number;
-  pattern?: string;
-  properties?: Record<string, SchemaNode>;
-  items?: SchemaNode;
-  oneOf?: SchemaNode[];
-  anyOf?: SchemaNode[];
-  description?: string;
-  default?: unknown;
-  /** Phrase that replaces the generated "must be …" for pattern and anyOf errors (vscode shows it too). */
-  errorMessage?: string;
-  definitions?: Record<string, SchemaNode>;
-}
-
-/** The experiment schema, read once; `npm pack` ships `schemas/` next to `dist/`, so the relative URL works for both. */
-export const EXPERIMENT_SCHEMA = JSON.parse(
-  readFileSync(new URL('../../schemas/experiment.schema.json', import.meta.url), 'utf8'),
-) as SchemaNode;
-
-const SCHEMA_KEY = 'experiment';
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
-ajv.addSchema(EXPERIMENT_SCHEMA as object, SCHEMA_KEY);
-const validateExperiment = compileRef('#');
-
-/** Branches of each `oneOf`, compiled on their own so a value can be checked against the one branch it chose. */
-const branchValidators = new Map<string, ValidateFunction>();
-(function collectBranches(node: unknown): void {
-  if (node === null || typeof node !== 'object') return;
-  for (const branch of (node as SchemaNode).oneOf ?? []) {
-    if (branch.$ref !== undefined && !branchValidators.has(branch.$ref)) branchValidators.set(branch.$ref, compileRef(branch.$ref));
-  }
-  for (const child of Object.values(node)) collectBranches(child);
-})(EXPERIMENT_SCHEMA);
-
-/** Backend names people reach for that mpx spells differently. */
-const BACKEND_HINTS: Record<string, string> = {
-  gpu: 'use "tensorflow": it runs on the GPU through tfjs-node-gpu when CUDA is available',
-  cuda: 'use "tensorflow": it runs on the GPU through tfjs-node-gpu when CUDA is available',
-  'tfjs-node': 'use "tensorflow" (tfjs-node / tfjs-node-gpu)',
-  'tfjs-node-gpu': 'use "tensorflow" (tfjs-node / tfjs-node-gpu)',
-  node: 'use "tensorflow" (tfjs-node / tfjs-node-gpu)',
-  webgl: 'webgl is a browser backend; in Node.js use tensorflow, wasm or cpu',
-  webgpu: 'webgpu is a browser backend; in Node.js use tensorflow, wasm or cpu',
-};
-
-// ajv hands back these very objects as `parentSchema` (with `verbose`), which tells a layer item from other maps.
-const LAYER_SCHEMA = EXPERIMENT_SCHEMA.definitions?.layer;
-const MATRIX_ENTRY_SCHEMA = EXPERIMENT_SCHEMA.definitions?.matrixEntry;
-
-function compileRef(ref: string): ValidateFunction {
-  const validate = ajv.getSchema(`${SCHEMA_KEY}${ref}`);
-  if (validate === undefined) throw new Error(`internal: schema ${ref} not found`);
-  return validate;
-}
-
-function resolveRef(ref: string): SchemaNode {
-  let node: unknown = EXPERIMENT_SCHEMA;
-  for (const part of ref.replace(/^#\/?/, '').split('/').filter(Boolean)) {
-    node = (node as Record<string, unknown> | undefined)?.[part];
-  }
-  if (node === undefined) throw new Error(`internal: schema ${ref} not found`);
-  return node as SchemaNode;
-}
-
-function deref(schema: SchemaNode): SchemaNode {
-  return schema.$ref === undefined ? schema : { ...resolveRef(schema.$ref), ...schema, $ref: undefined };
-}
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Errors for people
-
-export interface ProblemOptions {
-  hint?: string;
-  /** Point at the key of the last path element rather than its value. */
-  atKey?: boolean;
-  code?: MpxErrorCode;
-}
-
-/** An MpxError located at `path` in the spec. */
-export function specError(locator: SpecLocator, path: SpecPath, message: string, options: ProblemOptions = {}): MpxError {
-  const position = locator.position(path, options.atKey);
-  return new MpxError(options.code ?? 'SPEC_INVALID', message, {
-    file: locator.file,
-    line: position?.line,
-    col: position?.col,
-    hint: options.hint,
-  });
-}
-
-/** Throws the first problem (by position) with the others attached as `related`. */
-export function throwAll(errors: readonly MpxError[]): void {
-  if (errors.length === 0) return;
-  const seen = new Set<string>();
-  const unique = errors.filter((e) => {
-    const key = `${e.line}:${e.col}:${e.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-  unique.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || a.message.localeCompare(b.message));
-  const [first, ...rest] = unique;
-  if (first === undefined) return;
-  throw new MpxError(first.code, first.message, {
-    file: first.file,
-    line: first.line,
-    col: first.col,
-    hint: first.hint,
-    related: rest,
-  });
-}
-
-/** `matrix.include[0].policy`; the root is "the spec". */
-export function formatPath(path: SpecPath): string {
-  if (path.length === 0) return 'the spec';
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(part)) out += out === '' ? part : `.${part}`;
-    else out += `[${JSON.stringify(part)}]`;
-  }
-  return out;
-}
-
-/** `did you mean "batchSize"?` when one candidate is close enough to be a likely typo. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  if (candidates.length === 0 || word.length === 0) return undefined;
-  const sameCase = candidates.find((c) => c.toLowerCase() === word.toLowerCase());
-  const best = sameCase ?? closest(word, candidates);
-  const limit = Math.max(2, Math.floor(Math.max(best.length, word.length) / 3));
-  return sameCase !== undefined || distance(word, best) <= limit ? `did you mean "${best}"?` : undefined;
-}
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { didYouMean } from '../util/did-you-mean.js';
+import { formatPath, type SpecProblem } from './locator.js';
+import { branchValidators, deref, describeSchema, LAYER_SCHEMA, MATRIX_ENTRY_SCHEMA, type SchemaNode, validateExperiment } from './schema.js';
 
 /** A value as the user wrote it, short and safe for a terminal (control characters escaped). */
 export function showValue(value: unknown): string {
@@ -183,71 +24,16 @@ export function showValue(value: unknown): string {
   return 'a map';
 }
 
-function bounds(schema: SchemaNode): string {
-  // Upper limits above 100 are guard rails against typos, not part of what the value means: say them only when hit.
-  const low =
-    schema.minimum !== undefined ? (['≥', schema.minimum] as const)
-    : schema.exclusiveMinimum !== undefined ? (['>', schema.exclusiveMinimum] as const)
-    : undefined;
-  const high =
-    schema.maximum !== undefined && schema.maximum <= 100 ? (['≤', schema.maximum] as const)
-    : schema.exclusiveMaximum !== undefined && schema.exclusiveMaximum <= 100 ? (['<', schema.exclusiveMaximum] as const)
-    : undefined;
-  if (low?.[0] === '≥' && high?.[0] === '≤') return ` from ${low[1]} to ${high[1]}`;
-  const parts = [low, high].filter((b) => b !== undefined).map(([op, n]) => `${op} ${n}`);
-  return parts.length === 0 ? '' : ` ${parts.join(' and ')}`;
-}
-
-/** "an integer ≥ 1", "a list of integers ≥ 1", "one of adam, sgd, momentum". */
-export function describeSchema(input: SchemaNode): string {
-  const schema = deref(input);
-  if (schema.enum !== undefined) return `one of ${schema.enum.map(String).join(', ')}`;
-  if (schema.const !== undefined) return JSON.stringify(schema.const);
-  const types = schema.type === undefined ? [] : Array.isArray(schema.type) ? schema.type : [schema.type];
-  const described = types.map((type) => {
-    switch (type) {
-      case 'integer':
-        return `an integer${bounds(schema)}`;
-      case 'number':
-        return `a number${bounds(schema)}`;
-      case 'string':
-        return 'a string';
-      case 'boolean':
-        return 'true or false';
-      case 'object':
-        return 'a map';
-      case 'null':
-        return 'empty';
-      case 'array':
-        return schema.items === undefined ? 'a list' : `a list of ${describePlural(schema.items)}`;
-      default:
-        return type;
-    }
-  });
-  return described.length === 0 ? 'valid' : described.join(' or ');
-}
-
-function describePlural(input: SchemaNode): string {
-  const schema = deref(input);
-  if (schema.enum !== undefined) return `values from ${schema.enum.map(String).join(', ')}`;
-  if (schema.type === 'integer') return `integers${bounds(schema)}`;
-  if (schema.type === 'number') return `numbers${bounds(schema)}`;
-  if (schema.type === 'string') return 'strings';
-  if (schema.type === 'object') return 'maps';
-  return 'values';
-}
-
 function firstSentence(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const match = /^(.*?)\.(\s|$)/.exec(text);
   return match?.[1] ?? text;
 }
 
-interface Problem {
+interface Problem extends SpecProblem {
   path: (string | number)[];
-  message: string;
-  hint?: string;
-  atKey?: boolean;
+  /** Set for a `required` error: the key that is missing (explainOneOf words the hint of its own tag). */
+  missingKey?: string;
 }
 
 interface Located {
@@ -286,9 +72,8 @@ function decodePointer(pointer: string, root: unknown): (string | number)[] {
  * Validates parsed YAML against the experiment schema. Returns every problem as an MpxError located in the YAML
  * (empty when the spec is valid); one message per problem, `oneOf`/`anyOf` noise collapsed.
  */
-export function validateSpecData(data: unknown, locator: SpecLocator): MpxError[] {
-  const problems = validateWith(validateExperiment, data, []);
-  return problems.map((p) => specError(locator, p.path, p.message, { hint: p.hint, atKey: p.atKey }));
+export function validateSpecData(data: unknown): SpecProblem[] {
+  return validateWith(validateExperiment, data, []).map(({ missingKey: _missingKey, ...problem }) => problem);
 }
 
 function validateWith(validate: ValidateFunction, data: unknown, base: (string | number)[]): Problem[] {
@@ -368,7 +153,7 @@ function explainOneOf(refs: SchemaNode[], value: unknown, path: (string | number
           path: tagPath,
           message: `${formatPath(tagPath)} must be one of ${tagValues.join(', ')}, got ${showValue(given)}`,
           hint:
-            (typeof given === 'string' ? suggest(given, tagValues) : undefined) ??
+            (typeof given === 'string' ? didYouMean(given, tagValues) : undefined) ??
             (branches.some((b) => b.properties?.[tag] === undefined) ?
               `or leave out "${tag}" and write the model out (${branches.find((b) => b.properties?.[tag] === undefined)?.required?.join(', ') ?? ''})`
             : undefined),
@@ -395,19 +180,19 @@ function explainOneOf(refs: SchemaNode[], value: unknown, path: (string | number
     if (!problem.atKey || problem.path.length !== path.length + 1 || typeof key !== 'string') continue;
     const owner = branches.find((b) => b !== chosen && b.properties?.[key] !== undefined);
     if (owner === undefined) continue;
-    const ownerTag = owner.properties?.[tag]?.const;
-    const chosenTag = chosen?.properties?.[tag]?.const;
+    const ownerTag = owner.properties?.[tag]?.const as string | undefined;
+    const chosenTag = chosen?.properties?.[tag]?.const as string | undefined;
     problem.message =
       ownerTag === undefined ?
         `"${key}" in ${formatPath(path)} only applies to models without "${tag}"`
-      : `"${key}" in ${formatPath(path)} only applies to ${tag}: ${String(ownerTag)}`;
+      : `"${key}" in ${formatPath(path)} only applies to ${tag}: ${ownerTag}`;
     problem.hint =
-      ownerTag === undefined ? `remove "${key}", or remove "${tag}: ${String(chosenTag)}" and write the layers yourself`
-      : `remove "${key}", or use ${tag}: ${String(ownerTag)}`;
+      ownerTag === undefined ? `remove "${key}", or remove "${tag}: ${chosenTag ?? ''}" and write the layers yourself`
+      : `remove "${key}", or use ${tag}: ${ownerTag}`;
   }
   if (given === undefined) {
     for (const problem of problems) {
-      const isOwnKey = problem.path.length === path.length && problem.message.startsWith('missing required key');
+      const isOwnKey = problem.path.length === path.length && problem.missingKey !== undefined;
       if (isOwnKey) problem.hint = `or use ${tag}: ${tagValues.join(' or ')}`;
     }
   }
@@ -455,7 +240,7 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
           path: keyPath,
           atKey: true,
           message: `unknown layer type ${JSON.stringify(key)} in ${where}; expected one of: ${allowed.join(', ')}`,
-          hint: suggest(key, allowed),
+          hint: didYouMean(key, allowed),
         };
       }
       const place = path.length === 0 ? 'at the top level' : `in ${where}`;
@@ -464,7 +249,7 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
         path: keyPath,
         atKey: true,
         message: `unknown key ${JSON.stringify(key)} ${place}; ${empty ? 'it takes no keys' : `expected one of: ${allowed.join(', ')}`}`,
-        hint: suggest(key, allowed),
+        hint: didYouMean(key, allowed),
       };
     }
     case 'required': {
@@ -473,6 +258,7 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
       return {
         path,
         message: path.length === 0 ? `missing required key "${key}"` : `missing required key "${key}" in ${where}`,
+        missingKey: key,
         hint: described === undefined ? undefined : `${key}: ${described[0]?.toLowerCase() ?? ''}${described.slice(1)}`,
       };
     }
@@ -493,11 +279,10 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
     }
     case 'enum': {
       const allowed = (schema.enum ?? []).map(String);
-      const special = where === 'backend' && typeof value === 'string' ? BACKEND_HINTS[value.toLowerCase()] : undefined;
       return {
         path,
         message: `${where} must be one of ${allowed.join(', ')}, ${got}`,
-        hint: special ?? (typeof value === 'string' ? suggest(value, allowed) : undefined),
+        hint: hintFor(schema, value) ?? (typeof value === 'string' ? didYouMean(value, allowed) : undefined),
       };
     }
     case 'const':
@@ -507,7 +292,7 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
       return {
         path,
         message: `${where} must be ${describeSchema(schema)}, ${got}`,
-        hint: where === 'seed' && value === 0 ? 'tfjs treats seed 0 as "no seed" (random), so seeds start at 1' : undefined,
+        hint: hintFor(schema, value),
       };
     case 'maximum':
     case 'exclusiveMaximum': {
@@ -535,7 +320,7 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
       const i = Number(params.i);
       const j = Number(params.j);
       const later = Math.max(i, j);
-      const item = Array.isArray(value) ? value[later] : undefined;
+      const item: unknown = Array.isArray(value) ? value[later] : undefined;
       return {
         path: [...path, later],
         message: `${where} lists ${showValue(item)} twice, at [${Math.min(i, j)}] and [${later}]`,
@@ -581,4 +366,11 @@ function explainOne(path: (string | number)[], error: ErrorObject, value: unknow
     default:
       return { path, message: `${where} ${error.message ?? 'is invalid'}` };
   }
+}
+
+/** The schema's own hint for a value it rejects (its `hints` keyword), if it has one. */
+function hintFor(schema: SchemaNode, value: unknown): string | undefined {
+  if (schema.hints === undefined || (typeof value !== 'string' && typeof value !== 'number')) return undefined;
+  const key = typeof value === 'string' ? value.toLowerCase() : String(value);
+  return Object.hasOwn(schema.hints, key) ? schema.hints[key] : undefined;
 }

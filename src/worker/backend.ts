@@ -6,10 +6,9 @@
 import { loadWasmBackend, tf } from './tfjs.js';
 import type { BackendChoice, BackendName } from '../spec/types.js';
 import { registerWasmTrainingKernels } from './kernels/wasm-training.js';
+import { TENSORFLOW_PACKAGES } from './packages.js';
 import { registerQuantizeKernels } from './precision/quantize.js';
 
-/** Packages that provide the `tensorflow` backend, in order of preference. */
-export const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
 export class BackendUnavailable extends Error {}
 

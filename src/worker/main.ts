@@ -4,7 +4,7 @@
  */
 import { isParentMessage, PROTOCOL_VERSION, type ChildMessage } from '../runner/protocol.js';
 import type { BackendName } from '../spec/types.js';
-import type { TensorLedger } from './measure.js';
+import type { TensorLedger } from './memory/ledger.js';
 
 // Node's own IPC rather than execa's child-side helpers (which take ~80 ms to import, per run): the parent's execa
 // sends and receives plain `process.send` messages.
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     // Loaded after the message arrives so that a broken tfjs install is reported as a failed run, not a crash.
     const { startBackend } = await import('./backend.js');
     const { trainRun } = await import('./train.js');
-    const { TensorLedger } = await import('./measure.js');
+    const { TensorLedger } = await import('./memory/ledger.js');
     backend = (await startBackend(run.backend)).name;
     await send({ mpx: PROTOCOL_VERSION, type: 'ready', backend, pid: process.pid });
     ledger = new TensorLedger(options.memoryLimitBytes ?? run.memoryLimitBytes);
@@ -42,10 +42,11 @@ async function main(): Promise<void> {
     await send({ mpx: PROTOCOL_VERSION, type: 'result', measurements });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    const measure = await import('./measure.js').catch(() => null); // null when tfjs itself cannot load
-    if (measure && error instanceof measure.MemoryBudgetExceeded) {
+    // null when tfjs itself cannot load
+    const [ledgerModule, processModule] = await Promise.all([import('./memory/ledger.js'), import('./memory/process.js')]).catch(() => [null, null]);
+    if (ledgerModule && error instanceof ledgerModule.MemoryBudgetExceeded) {
       await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'oom', message: text, backend, reachedBytes: error.reachedBytes });
-    } else if (measure?.isOutOfMemoryError(text)) {
+    } else if (processModule?.isOutOfMemoryError(text)) {
       const reached = ledger?.peakBytes ?? null;
       const message = `out of memory: ${text}${reached === null ? '' : ` (measured tensor bytes had reached ${reached})`}`;
       await send({ mpx: PROTOCOL_VERSION, type: 'failed', kind: 'oom', message, backend, reachedBytes: reached });

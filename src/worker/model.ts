@@ -7,7 +7,7 @@
 import { tf } from './tfjs.js';
 import type { Activation, LayerDef, ModelDef } from '../spec/types.js';
 import { inferLayerShapes } from '../spec/model-shapes.js';
-import type { TensorLedger } from './measure.js';
+import type { TensorLedger } from './memory/ledger.js';
 import { quantize } from './precision/quantize.js';
 import { createRandom, deriveSeed } from './random.js';
 
@@ -57,7 +57,7 @@ class WeightCasts {
     }
     const rounded = entry.rounded;
     // customGrad passes (v, save); the value ignores v on purpose: it is the cached rounding of v.
-    const op = tf.customGrad(() => ({ value: tf.clone(rounded), gradFunc: (dy: tf.Tensor) => quantize(dy, grid) })) as (v: tf.Tensor) => tf.Tensor;
+    const op: (v: tf.Tensor) => tf.Tensor = tf.customGrad(() => ({ value: tf.clone(rounded), gradFunc: (dy: tf.Tensor) => quantize(dy, grid) }));
     return op(variable);
   }
 
@@ -159,7 +159,7 @@ function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, op
         const kernel = cast(p.kernel!);
         let y =
           layer.type === 'dense'
-            ? round(tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D))
+            ? round(tf.matMul(x, kernel))
             : round(tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, layer.strides, layer.padding));
         if (p.bias) y = round(tf.add(y, cast(p.bias)));
         y = activate(y, layer.activation);
@@ -170,7 +170,7 @@ function forward(layers: LayerDef[], params: LayerParams[], input: tf.Tensor, op
         x = tf.maxPool(x as tf.Tensor4D, layer.poolSize, layer.strides, layer.padding);
         break;
       case 'flatten':
-        x = tf.reshape(x, [x.shape[0]!, -1]);
+        x = tf.reshape(x, [x.shape[0], -1]);
         break;
       case 'dropout':
         if (options.training && layer.rate > 0) x = round(tf.dropout(x, layer.rate, undefined, options.dropoutSeed + index));

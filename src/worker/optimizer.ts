@@ -7,7 +7,8 @@
 import { tf } from './tfjs.js';
 import type { OptimizerDef } from '../spec/types.js';
 import { adamUpdate, hasFusedAdam } from './kernels/adam.js';
-import type { MemoryRole, TensorLedger } from './measure.js';
+import type { TensorLedger } from './memory/ledger.js';
+import type { MemoryRole } from './memory/replay.js';
 
 /** Keras's default epsilon for Adam (`keras.optimizers.Adam(epsilon=1e-7)`). */
 const ADAM_EPSILON = 1e-7;

@@ -16,6 +16,8 @@ export function loadWasmBackend(): void {
   require('@tensorflow/tfjs-backend-wasm');
 }
 
+// A namespace merged with the value `tf` gives `tf.Tensor` etc. in type positions, as an ESM namespace import would.
+// eslint-disable-next-line @typescript-eslint/no-namespace -- type names only; nothing is emitted
 export declare namespace tf {
   type Rank = Tfjs.Rank;
   type DataType = Tfjs.DataType;

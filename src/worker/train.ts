@@ -7,18 +7,14 @@ import type { RunConfig } from '../matrix/types.js';
 import type { RunMeasurements } from '../runner/protocol.js';
 import type { BackendName, Policy } from '../spec/types.js';
 import { batchIndices, buildDataset, gatherBatch, type Dataset } from './data.js';
-import {
-  readRssPeakBytes,
-  readWasmHeapBytes,
-  type AllocationContext,
-  type MemoryReport,
-  type MemoryRole,
-  type TensorLedger,
-} from './measure.js';
+import type { TensorLedger } from './memory/ledger.js';
+import { readRssPeakBytes, readWasmHeapBytes } from './memory/process.js';
+import type { AllocationContext, MemoryReport, MemoryRole } from './memory/replay.js';
 import { createOptimizer, type Optimizer } from './optimizer.js';
 import { buildModel, variableFrom, type ComputeGrid, type MemoryAccounting, type TrainableModel } from './model.js';
 import { allFinite, LossScaler } from './precision/loss-scale.js';
 import { deriveSeed } from './random.js';
+import { median } from '../util/stats.js';
 
 /** Keras's epsilon for cross-entropy on probabilities (`backend.epsilon()`). */
 const PROBABILITY_EPSILON = 1e-7;
@@ -39,7 +35,7 @@ export function policyGrid(policy: Policy): ComputeGrid {
 
 /** Mean cross-entropy in fp32 (Keras computes the loss in float32 under every policy). */
 export function crossEntropy(output: tf.Tensor, oneHot: tf.Tensor, outputsProbabilities: boolean): tf.Scalar {
-  if (!outputsProbabilities) return tf.losses.softmaxCrossEntropy(oneHot, output) as tf.Scalar;
+  if (!outputsProbabilities) return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(oneHot, output);
   const clipped = tf.clipByValue(output, PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON);
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(clipped)), -1)));
 }
@@ -165,17 +161,11 @@ export class Trainer {
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /**
  * Memory is measured on the fp32 graph, never on the emulated one (its rounding temporaries do not exist in a real
  * 16-bit graph): two fp32 updates from the initial weights with the policy's loss scaling, the second measured
- * (optimizer slots exist then, as in every later update); the policy's own memory is modelled from the same window.
- * The trainer is then thrown away and training starts again from the same seed. A run whose modelled memory passes
+ * (optimizer slots exist then, as in every later update); the policy's own memory is modeled from the same window.
+ * The trainer is then thrown away and training starts again from the same seed. A run whose modeled memory passes
  * the budget stops here, before training (MemoryBudgetExceeded).
  */
 export function measureMemory(run: RunConfig, dataset: Dataset, ledger: TensorLedger): MemoryReport {
@@ -226,7 +216,7 @@ export async function trainRun(
     await hooks.onProgress?.(step + 1, steps);
   }
   const evalAccuracy = trainer.evaluate();
-  const stepMsMedian = median(stepMs);
+  const stepMsMedian = median(stepMs) ?? Number.NaN;
   const measurements: RunMeasurements = {
     backend,
     precision: grid === null ? 'native' : 'emulated',

@@ -175,15 +175,12 @@ describe('mpx plan', () => {
     expect(Array.isArray(runs)).toBe(true);
     expect(runs).toHaveLength(24);
     for (const run of runs) {
-      expect(run).toMatchObject({
-        model: 'tiny',
-        batchSize: expect.any(Number),
-        microBatchSize: expect.any(Number),
-        policy: expect.any(String),
-        accumulationSteps: expect.any(Number),
-        runId: expect.stringMatching(/^[0-9a-f]+$/),
-        cellId: expect.stringMatching(/^[0-9a-f]+$/),
-      });
+      expect(run.model).toBe('tiny');
+      expect([8, 16, 32]).toContain(run.batchSize);
+      expect(['float32', 'mixed_bfloat16']).toContain(run.policy);
+      expect([1, 4]).toContain(run.accumulationSteps);
+      expect(run.runId).toMatch(/^[0-9a-f]{16}$/);
+      expect(run.cellId).toMatch(/^[0-9a-f]{16}$/);
       expect(run.microBatchSize * run.accumulationSteps).toBe(run.batchSize);
     }
     expect(new Set(runs.map((r) => r.runId)).size).toBe(runs.length);
@@ -280,7 +277,7 @@ describe('mpx run end to end (wasm, tiny spec)', () => {
 
   it('the csv header is COLUMNS in order; one ok wasm row per cell in plan order', () => {
     for (const { csv } of outputs) {
-      const rows = parse(csv, { relax_column_count: false }) as string[][];
+      const rows: string[][] = parse(csv, { relax_column_count: false });
       expect(rows[0]).toEqual(COLUMNS.map((c) => c.name));
       const body = rows.slice(1);
       expect(body).toHaveLength(plan.length);
@@ -316,9 +313,11 @@ describe('mpx run end to end (wasm, tiny spec)', () => {
   });
 
   it('two runs give byte-identical values in every deterministic column', () => {
-    const [a, b] = outputs.map(({ csv }) => parse(csv) as string[][]);
-    expect(a).toBeDefined();
-    expect(b).toBeDefined();
+    const [a, b] = outputs.map(({ csv }): string[][] => parse(csv));
+    // a header and one row per cell on each side, so the comparison below compares something
+    expect(outputs).toHaveLength(2);
+    expect(a).toHaveLength(plan.length + 1);
+    expect(b).toHaveLength(plan.length + 1);
     const keep = COLUMNS.map((c, i) => [c.name, i] as const).filter(([name]) => !NONDETERMINISTIC.has(name));
     const project = (rows: string[][]) => rows.map((row) => Object.fromEntries(keep.map(([name, i]) => [name, row[i]])));
     expect(project(b!)).toEqual(project(a!));

@@ -41,7 +41,7 @@ async function records(): Promise<Record[]> {
     .map((line) => JSON.parse(line) as Record);
 }
 async function csvRows(): Promise<Array<{ [column: string]: string }>> {
-  return parse(await read('csv'), { columns: true }) as Array<{ [column: string]: string }>;
+  return parse<{ [column: string]: string }>(await read('csv'), { columns: true });
 }
 const finishedLines = (stderr: string) => stderr.split('\n').filter((l) => /^\[\s*\d+\/\d+\] /.test(l));
 
@@ -187,7 +187,7 @@ describe('mpx run interrupted with Ctrl-C, then resumed', () => {
     const child = execa(process.execPath, [CLI, 'run', TINY, '--results-dir', dir, '--jobs', '1'], { cwd, reject: false, env: { MPX_DEBUG: '' }, timeout: 60_000 });
     let stderr = '';
     await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (chunk: Buffer) => {
+      child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
         if (/\[1\/4\] ok/.test(stderr)) resolve();
       });

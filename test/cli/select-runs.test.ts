@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, selectRuns } from '../../src/cli/select-runs.js';
-import type { RunRecord } from '../../src/runner/protocol.js';
+import type { StoredRecord } from '../../src/runner/protocol.js';
 import { plan, records } from '../results/fixture.js';
 import { mpxErrorOf } from '../helpers/mpx-error.js';
 
@@ -44,8 +44,8 @@ describe('selectRuns (resume)', () => {
   });
 
   it('drops records of runs the plan no longer has, and keeps the latest record per run id', () => {
-    const stale: RunRecord = { ...records[0]!, runId: 'gone-run', cellId: 'gone-cell' };
-    const newer: RunRecord = { ...records[0]!, wallMs: 1 };
+    const stale: StoredRecord = { ...records[0]!, runId: 'gone-run', cellId: 'gone-cell' };
+    const newer: StoredRecord = { ...records[0]!, wallMs: 1 };
     const s = selectRuns(plan, [...records, stale, newer], defaults);
     expect(s.stale).toBe(1);
     expect(s.stored.find((r) => r.runId === records[0]!.runId)!.wallMs).toBe(1);
@@ -53,7 +53,7 @@ describe('selectRuns (resume)', () => {
   });
 
   it('moves a reused record to its cell\'s current position (a reordered matrix)', () => {
-    const moved: RunRecord = { ...records[0]!, cellIndex: 5 };
+    const moved: StoredRecord = { ...records[0]!, cellIndex: 5 };
     const s = selectRuns(plan, [moved], defaults);
     expect(s.stored[0]!.cellIndex).toBe(0);
   });

@@ -18,7 +18,7 @@ function propertyNames(node: unknown, found = new Set<string>()): Set<string> {
   if (Array.isArray(node)) {
     for (const item of node) propertyNames(item, found);
   } else if (node !== null && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
       if (key === 'properties' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
         for (const name of Object.keys(value)) found.add(name);
       }
@@ -50,7 +50,7 @@ describe('docs/spec-reference.md', () => {
   it('states the cell count of the worked example, and the example plans to exactly that many cells', async () => {
     const stated = [...DOC.matchAll(/expands to (\d+) cells/g)].map((m) => Number(m[1]));
     expect(stated).toHaveLength(1);
-    const spec = await loadSpec(EXAMPLE);
+    const spec = (await loadSpec(EXAMPLE)).spec;
     const plan = planRuns(spec);
     expect(plan.cells).toHaveLength(stated[0]!);
     expect(DOC).toContain(`${plan.runs.length} runs in ${plan.cells.length} cells`);

@@ -187,7 +187,7 @@ export type CsvRow = Record<string, string>;
 
 /** Parses `<dir>/<spec>.csv` strictly (every row as wide as the header). */
 export function readCsv(dir: string, spec: string): CsvRow[] {
-  return parse(readFileSync(join(dir, `${spec}.csv`), 'utf8'), { columns: true, relax_column_count: false }) as CsvRow[];
+  return parse<CsvRow>(readFileSync(join(dir, `${spec}.csv`), 'utf8'), { columns: true, relax_column_count: false });
 }
 
 /** Files a crash in the middle of an atomic write would leave behind (`.<name>.<pid>.<hex>.tmp`, `.mpx-probe-*`). */

@@ -1,58 +1,48 @@
 import { describe, expect, it } from 'vitest';
-import { MpxError, formatMpxError } from '../../src/errors.js';
-import { divisorsOf, planRuns } from '../../src/matrix/plan.js';
+import { formatMpxError, type MpxError } from '../../src/errors.js';
+import { divisorsOf, planRuns, type PlanOptions } from '../../src/matrix/plan.js';
 import { hashCell, hashRun } from '../../src/matrix/run-id.js';
+import { locateProblems, SpecProblems, type SpecLocator } from '../../src/spec/locator.js';
 import type { ExperimentSpec, MatrixDef, ModelDef } from '../../src/spec/types.js';
-import { mpxErrorOf } from '../helpers/mpx-error.js';
+import { experimentSpec, mlpModel } from '../helpers/builders.js';
 
-function model(name: string, units = 32): ModelDef {
+const model = mlpModel;
+
+/** Where each spec's paths are in its (imagined) YAML file: path (dot-joined) → line:col; a missing path was not written. */
+const POSITIONS = new WeakMap<ExperimentSpec, Record<string, string>>();
+
+function spec(overrides: Partial<ExperimentSpec> & { matrix: MatrixDef }, positions: Record<string, string> = {}): ExperimentSpec {
+  const s = experimentSpec(overrides);
+  POSITIONS.set(s, positions);
+  return s;
+}
+
+/** A locator over a spec's positions that, like the real one, falls back to the nearest path the file has. */
+function locatorOf(s: ExperimentSpec): SpecLocator {
+  const positions = POSITIONS.get(s) ?? {};
   return {
-    name,
-    preset: null,
-    input: [8],
-    classes: 2,
-    layers: [
-      { type: 'dense', units, activation: 'relu', useBias: true },
-      { type: 'dense', units: 2, activation: 'softmax', useBias: true },
-    ],
+    file: s.file,
+    position(path) {
+      for (let length = path.length; length >= 0; length--) {
+        const at = positions[path.slice(0, length).join('.')];
+        if (at === undefined) continue;
+        const [line, col] = at.split(':').map(Number);
+        return { line: line!, col: col! };
+      }
+      return undefined;
+    },
   };
 }
 
-/**
- * A resolved spec as the loader would return it. `positions` plays the YAML document: path (dot-joined) → line:col;
- * a path it lacks is a node the YAML never wrote.
- */
-function spec(
-  overrides: Partial<ExperimentSpec> & { matrix: MatrixDef },
-  positions: Record<string, string> = {},
-): ExperimentSpec {
-  return {
-    file: 'experiments/a.yaml',
-    sha256: '0'.repeat(64),
-    name: 'a',
-    description: '',
-    seed: 7,
-    repeats: 2,
-    backend: 'cpu',
-    data: { kind: 'synthetic', samples: 64, evalSamples: 16, noise: 0.1 },
-    train: {
-      steps: 2,
-      warmupSteps: 1,
-      optimizer: { name: 'sgd', learningRate: 0.1, momentum: 0 },
-      lossScale: 'dynamic',
-      timeoutSeconds: 60,
-    },
-    models: { mlp: model('mlp'), cnn: model('cnn', 64) },
-    defaults: { model: 'mlp', batchSize: 32, policy: 'float32', accumulationSteps: 1 },
-    maxRuns: 500,
-    locate: (path) => {
-      const position = positions[path.join('.')];
-      if (position === undefined) return undefined;
-      const [line, col] = position.split(':').map(Number);
-      return line === undefined || col === undefined ? undefined : { line, col };
-    },
-    ...overrides,
-  };
+/** The problems planRuns throws, located as the CLI locates them. */
+function planError(s: ExperimentSpec, options: PlanOptions = {}): MpxError {
+  try {
+    planRuns(s, options);
+  } catch (error) {
+    if (error instanceof SpecProblems) return locateProblems(error.problems, locatorOf(s));
+    throw error;
+  }
+  throw new Error('planRuns threw nothing');
 }
 
 function matrix(def: Partial<MatrixDef>): MatrixDef {
@@ -114,6 +104,7 @@ describe('planRuns', () => {
       batchSize: 32,
       microBatchSize: 32,
       accumulationSteps: 1,
+      memoryLimitBytes: null,
     });
     expect(plan.cells[0]?.cellId).toBe(run?.cellId);
     // The start message carries it as JSON.
@@ -134,7 +125,7 @@ describe('planRuns', () => {
 
   it('takes maxRuns from the options over the spec', () => {
     const s = spec({ matrix: matrix({ batchSize: [8, 16, 32], axisOrder: ['batchSize'] }), maxRuns: 5 });
-    expect(() => planRuns(s)).toThrow(MpxError);
+    expect(() => planRuns(s)).toThrow(SpecProblems);
     expect(planRuns(s, { maxRuns: 6 }).runs).toHaveLength(6);
   });
 
@@ -166,7 +157,7 @@ describe('planRuns errors', () => {
       { matrix: matrix({ accumulationSteps: [1, 3], axisOrder: ['accumulationSteps'] }) },
       { 'matrix.accumulationSteps.1': '14:25' },
     );
-    const error = mpxErrorOf(() => planRuns(s));
+    const error = planError(s);
     expect(error.code).toBe('SPEC_INVALID');
     expect(formatMpxError(error)).toBe(
       'experiments/a.yaml:14:25: batchSize 32 is not divisible by accumulationSteps 3 ' +
@@ -175,7 +166,7 @@ describe('planRuns errors', () => {
     );
   });
 
-  it('points at the include entry that introduced the value', () => {
+  it('points at the include entry that introduced the value; problems come in file order', () => {
     const s = spec(
       {
         matrix: matrix({
@@ -187,15 +178,15 @@ describe('planRuns errors', () => {
       },
       { 'matrix.include.0.accumulationSteps': '20:37', 'matrix.include.1.batchSize': '21:30' },
     );
-    const error = mpxErrorOf(() => planRuns(s));
+    const error = planError(s);
     expect(formatMpxError(error)).toBe(
       [
-        'experiments/a.yaml:21:30: batchSize 10 is not divisible by accumulationSteps 4 ' +
-          '(the micro batch batchSize/accumulationSteps must be a whole number)',
-        '  hint: valid accumulationSteps for batchSize 10: 1, 2, 5, 10',
         'experiments/a.yaml:20:37: batchSize 30 is not divisible by accumulationSteps 4 ' +
           '(the micro batch batchSize/accumulationSteps must be a whole number)',
         '  hint: valid accumulationSteps for batchSize 30: 1, 2, 3, 5, 6, 10, 15, 30',
+        'experiments/a.yaml:21:30: batchSize 10 is not divisible by accumulationSteps 4 ' +
+          '(the micro batch batchSize/accumulationSteps must be a whole number)',
+        '  hint: valid accumulationSteps for batchSize 10: 1, 2, 5, 10',
       ].join('\n'),
     );
   });
@@ -203,13 +194,9 @@ describe('planRuns errors', () => {
   it('points at a matrix.batchSize item paired with the default accumulationSteps, else at defaults', () => {
     const defaults = { model: 'mlp', batchSize: 30, policy: 'float32', accumulationSteps: 4 } as const;
     const positions = { 'matrix.batchSize.1': '9:20', 'defaults.accumulationSteps': '5:22', matrix: '8:1' };
-    const fromMatrix = mpxErrorOf(() =>
-      planRuns(spec({ defaults, matrix: matrix({ batchSize: [32, 30], axisOrder: ['batchSize'] }) }, positions)),
-    );
+    const fromMatrix = planError(spec({ defaults, matrix: matrix({ batchSize: [32, 30], axisOrder: ['batchSize'] }) }, positions));
     expect(fromMatrix.where).toBe('experiments/a.yaml:9:20');
-    const fromDefaults = mpxErrorOf(() =>
-      planRuns(spec({ defaults, matrix: matrix({ policy: ['float32'], axisOrder: ['policy'] }) }, positions)),
-    );
+    const fromDefaults = planError(spec({ defaults, matrix: matrix({ policy: ['float32'], axisOrder: ['policy'] }) }, positions));
     expect(fromDefaults.where).toBe('experiments/a.yaml:5:22');
   });
 
@@ -225,7 +212,7 @@ describe('planRuns errors', () => {
       },
       { 'matrix.accumulationSteps.0': '3:1', 'matrix.accumulationSteps.1': '4:1' },
     );
-    const error = mpxErrorOf(() => planRuns(s));
+    const error = planError(s);
     // 32 % 3, 30 % 4 fail for both models; each is reported once.
     expect([error, ...error.related].map((e) => `${e.where} ${e.message.split(' (')[0]}`)).toEqual([
       'experiments/a.yaml:3:1 batchSize 32 is not divisible by accumulationSteps 3',
@@ -242,8 +229,8 @@ describe('planRuns errors', () => {
       },
       { 'matrix.include.0': '7:7' },
     );
-    expect(mpxErrorOf(() => planRuns(s)).where).toBe('experiments/a.yaml:7:7');
-    expect(mpxErrorOf(() => planRuns(spec({ matrix: matrix({}) }))).where).toBe('experiments/a.yaml');
+    expect(planError(s).where).toBe('experiments/a.yaml:7:7');
+    expect(planError(spec({ matrix: matrix({}) })).where).toBe('experiments/a.yaml');
   });
 
   it('an unknown model points at where it was named, with a suggestion', () => {
@@ -251,7 +238,7 @@ describe('planRuns errors', () => {
       { matrix: matrix({ model: ['mlp', 'cnnn'], axisOrder: ['model'] }) },
       { 'matrix.model.1': '12:18' },
     );
-    expect(formatMpxError(mpxErrorOf(() => planRuns(s)))).toBe(
+    expect(formatMpxError(planError(s))).toBe(
       'experiments/a.yaml:12:18: model "cnnn" is not defined under models (defined: mlp, cnn)\n' +
         '  hint: did you mean "cnn"?',
     );
@@ -260,13 +247,13 @@ describe('planRuns errors', () => {
   it('an empty matrix is SPEC_INVALID at matrix', () => {
     const positions = { matrix: '8:1' };
     const allExcluded = matrix({ model: ['mlp'], axisOrder: ['model'], exclude: [{ model: 'mlp' }] });
-    const excluded = mpxErrorOf(() => planRuns(spec({ matrix: allExcluded }, positions)));
+    const excluded = planError(spec({ matrix: allExcluded }, positions));
     expect(excluded.code).toBe('SPEC_INVALID');
     expect(excluded.where).toBe('experiments/a.yaml:8:1');
     expect(excluded.message).toBe(
       'matrix expands to no cells: exclude removes every combination and no include entry adds one',
     );
-    expect(mpxErrorOf(() => planRuns(spec({ matrix: matrix({}) }, positions))).message).toBe(
+    expect(planError(spec({ matrix: matrix({}) }, positions)).message).toBe(
       'matrix expands to no cells: it has no axes and no include entries',
     );
   });
@@ -290,13 +277,13 @@ describe('planRuns errors', () => {
       },
       { matrix: '8:1' },
     );
-    const error = mpxErrorOf(() => planRuns(s));
+    const error = planError(s);
     expect(error.code).toBe('MATRIX_TOO_LARGE');
     expect(formatMpxError(error)).toBe(
       'experiments/a.yaml:8:1: matrix expands to 1812 runs (604 cells × 3 repeats), above the limit of 500\n' +
         '  hint: raise it with --max-runs 1812 or maxRuns: 1812 in the spec',
     );
-    expect(mpxErrorOf(() => planRuns({ ...s, repeats: 1 }, { maxRuns: 100 })).message).toBe(
+    expect(planError(spec({ ...s, repeats: 1 }), { maxRuns: 100 }).message).toBe(
       'matrix expands to 604 runs (604 cells × 1 repeat), above the limit of 100',
     );
   });
@@ -311,7 +298,7 @@ describe('planRuns errors', () => {
         axisOrder: ['batchSize', 'accumulationSteps', 'model'],
       }),
     });
-    const error = mpxErrorOf(() => planRuns(s));
+    const error = planError(s);
     expect(error.code).toBe('MATRIX_TOO_LARGE');
     expect(error.message).toBe(
       'matrix has 15625000 combinations before exclude (250 batchSize × 250 accumulationSteps × 250 model), ' +

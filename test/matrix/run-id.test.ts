@@ -32,6 +32,7 @@ function cell(): ResolvedCell {
       optimizer: { name: 'adam', learningRate: 0.001, momentum: 0 },
       lossScale: 'dynamic',
       timeoutSeconds: 300,
+      retries: 0,
     },
     policy: 'mixed_float16',
     batchSize: 64,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateCells, median, range, shortenReason, sortRecords } from '../../src/results/aggregate.js';
-import type { RunRecord } from '../../src/runner/protocol.js';
+import { aggregateCells, shortenReason, sortRecords } from '../../src/results/aggregate.js';
+import type { StoredRecord } from '../../src/runner/protocol.js';
 import { plan, records } from './fixture.js';
 
 function shuffled<T>(items: readonly T[], seed: number): T[] {
@@ -60,7 +60,7 @@ describe('aggregateCells', () => {
 
   it('counts planned repeats, not recorded ones, and propagates NaN', () => {
     const row = byCell.get(6)!;
-    expect([row.runsOk, row.runsRecorded, row.runsPlanned]).toEqual([1, 1, 3]);
+    expect([row.runsOk, row.runsPlanned]).toEqual([1, 3]);
     expect(row.finalLoss).toBeNaN();
   });
 
@@ -69,11 +69,11 @@ describe('aggregateCells', () => {
   });
 
   it('ignores records of runs the plan does not have, and lets a rerun replace a record', () => {
-    const stale: RunRecord = { ...records[0]!, runId: 'not-in-plan', status: 'crashed' };
+    const stale: StoredRecord = { ...records[0]!, runId: 'not-in-plan', status: 'crashed' };
     expect(aggregateCells(plan, [...records, stale])).toEqual(rows);
-    const rerun: RunRecord = { ...records.find((r) => r.cellIndex === 3)!, status: 'ok', measurements: records[0]!.measurements };
+    const rerun: StoredRecord = { ...records.find((r) => r.cellIndex === 3)!, status: 'ok', measurements: records[0]!.measurements };
     const after = aggregateCells(plan, [...records, rerun]);
-    expect(after.find((r) => r.cellIndex === 3)).toMatchObject({ status: 'timeout', runsOk: 1, runsRecorded: 3 });
+    expect(after.find((r) => r.cellIndex === 3)).toMatchObject({ status: 'timeout', runsOk: 1, runsPlanned: 3 });
   });
 
   it('returns no rows before any record', () => {
@@ -82,17 +82,7 @@ describe('aggregateCells', () => {
 });
 
 describe('helpers', () => {
-  it('median and range', () => {
-    expect(median([])).toBeNull();
-    expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 3, 2])).toBe(2.5);
-    expect(median([1, Number.NaN])).toBeNaN();
-    expect(median([Number.MAX_VALUE, Number.MAX_VALUE * 0.5])).toBe(Number.MAX_VALUE * 0.75);
-    expect(range([])).toBeNull();
-    expect(range([5])).toBe(0);
-    expect(range([2, 7, 3])).toBe(5);
-    expect(range([Infinity, Infinity])).toBe(0);
-  });
+
 
   it('shortenReason keeps the first line, bounded', () => {
     expect(shortenReason('\n  a   b \nstack')).toBe('a b');

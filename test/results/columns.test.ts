@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { COLUMNS, formatInteger, formatSignificant, renderColumnReference } from '../../src/results/columns.js';
+import { COLUMNS, formatInteger, formatSignificant, METRIC_COLUMNS, renderColumnReference } from '../../src/results/columns.js';
+import { DEFAULT_TOLERANCES } from '../../src/results/diff/compare.js';
 
 describe('COLUMNS', () => {
   it('has unique snake_case names in the documented order', () => {
@@ -19,8 +20,8 @@ describe('COLUMNS', () => {
   it('documents every column', () => {
     for (const c of COLUMNS) expect(c.description.length, c.name).toBeGreaterThan(10);
     expect(COLUMNS.find((c) => c.name === 'peak_bytes')?.description).toMatch(/fp32 graph/);
-    // Never present a modelled number as a measurement.
-    for (const c of COLUMNS) expect(c.kind === 'modelled', c.name).toBe(c.name.includes('modeled'));
+    // Never present a modeled number as a measurement.
+    for (const c of COLUMNS) expect(c.kind === 'modeled', c.name).toBe(c.name.includes('modeled'));
   });
 });
 
@@ -70,5 +71,44 @@ describe('number formatting', () => {
     [Number.POSITIVE_INFINITY, 'inf'],
   ])('formatInteger(%s) = %s', (value, expected) => {
     expect(formatInteger(value)).toBe(expected);
+  });
+});
+
+describe('columns that diff compares', () => {
+  it('are the measured and modeled numbers, without their spreads', () => {
+    const names = METRIC_COLUMNS.map((c) => c.name);
+    for (const name of ['step_ms', 'samples_per_s', 'final_loss', 'eval_accuracy', 'peak_bytes', 'resting_bytes', 'rss_peak_bytes']) {
+      expect(names).toContain(name);
+    }
+    expect(names).not.toContain('step_ms_spread');
+    expect(names).not.toContain('final_loss_spread');
+    expect(names).not.toContain('model');
+    expect(names).not.toContain('status');
+    // every measured/modeled column that is not a spread is a metric: a column added to columns.ts diffs by itself
+    const spreads = new Set(COLUMNS.flatMap((c) => (c.spread === null ? [] : [c.spread])));
+    const expected = COLUMNS.filter((c) => (c.kind === 'measured' || c.kind === 'modeled') && !spreads.has(c.name)).map((c) => c.name);
+    expect(names).toEqual(expected);
+  });
+
+  it('each declare how their noise band is set', () => {
+    const kind = (name: string) => COLUMNS.find((c) => c.name === name)!.noise;
+    expect(kind('step_ms')).toBe('timing');
+    expect(kind('samples_per_s')).toBe('timing');
+    expect(kind('peak_bytes')).toBe('bytes');
+    expect(kind('resting_bytes')).toBe('bytes');
+    expect(kind('peak_modeled_bytes')).toBe('bytes');
+    expect(kind('rss_peak_bytes')).toBe('process-memory');
+    expect(kind('wasm_heap_bytes')).toBe('process-memory');
+    expect(kind('gpu_peak_bytes')).toBe('process-memory');
+    expect(kind('skipped_steps')).toBe('count');
+    expect(kind('final_loss')).toBe('value');
+    expect(kind('eval_accuracy')).toBe('value');
+    expect(DEFAULT_TOLERANCES.bytes).toEqual({ relative: 0, absolute: 0 });
+    expect(DEFAULT_TOLERANCES.count).toEqual({ relative: 0, absolute: 0 });
+  });
+
+  it('name their spread column, which exists', () => {
+    for (const c of METRIC_COLUMNS.filter((m) => m.spread !== null)) expect(COLUMNS.map((x) => x.name)).toContain(c.spread);
+    expect(COLUMNS.find((c) => c.name === 'step_ms')!.spread).toBe('step_ms_spread');
   });
 });

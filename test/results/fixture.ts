@@ -1,7 +1,8 @@
 /** A fixed plan and its records, covering every status, repeats with spread, a mixed policy with loss scaling. */
 import type { Cell, Plan, RunConfig } from '../../src/matrix/types.js';
-import type { RunMeasurements, RunRecord, RunStatus } from '../../src/runner/protocol.js';
+import type { RecordedStatus, RunMeasurements, StoredRecord } from '../../src/runner/protocol.js';
 import type { BackendName, CellAxes } from '../../src/spec/types.js';
+import { measurements, runConfig } from '../helpers/builders.js';
 
 const REPEATS = 3;
 
@@ -24,66 +25,31 @@ export const cells: Cell[] = axes.map((a, index) => ({
 }));
 
 const runs: RunConfig[] = cells.flatMap((cell) =>
-  Array.from({ length: REPEATS }, (_, repeat) => ({
-    runId: `${cell.cellId}-r${repeat}`,
-    cellId: cell.cellId,
-    cellIndex: cell.index,
-    specName: 'golden',
-    repeat,
-    seed: 1234 + repeat,
-    backend: 'auto' as const,
-    model: { name: cell.model, preset: null, input: [784], classes: 10, layers: [] },
-    data: { kind: 'synthetic' as const, samples: 256, evalSamples: 64, noise: 0.5 },
-    train: {
-      steps: 10,
-      warmupSteps: 2,
-      optimizer: { name: 'adam' as const, learningRate: 0.001, momentum: 0 },
-      lossScale: 'dynamic' as const,
-      timeoutSeconds: 60,
-    },
-    policy: cell.policy,
-    batchSize: cell.batchSize,
-    microBatchSize: cell.microBatchSize,
-    accumulationSteps: cell.accumulationSteps,
-  })),
+  Array.from({ length: REPEATS }, (_, repeat) =>
+    runConfig(cell.cellId, {
+      runId: `${cell.cellId}-r${repeat}`,
+      cellId: cell.cellId,
+      cellIndex: cell.index,
+      specName: 'golden',
+      repeat,
+      backend: 'auto',
+      model: { name: cell.model, preset: null, input: [784], classes: 10, layers: [] },
+      policy: cell.policy,
+      batchSize: cell.batchSize,
+      microBatchSize: cell.microBatchSize,
+      accumulationSteps: cell.accumulationSteps,
+    }),
+  ),
 );
 
 export const plan: Plan = { specName: 'golden', cells, runs };
 
-function measured(overrides: Partial<RunMeasurements>): RunMeasurements {
-  return {
-    backend: 'cpu',
-    precision: 'native',
-    paramCount: 669_706,
-    steps: 10,
-    stepMsMedian: 12.5,
-    samplesPerSecond: 5120,
-    initialLoss: 2.302585093,
-    finalLoss: 0.4123456789,
-    evalAccuracy: 0.875,
-    lossScaleFinal: null,
-    skippedSteps: 0,
-    paramsBytes: 2_678_824,
-    gradsBytes: 2_678_824,
-    optimizerBytes: 5_357_648,
-    accumulatorBytes: 0,
-    activationsPeakBytes: 384_000,
-    peakBytes: 8_421_376,
-    restingBytes: 8_036_352,
-    peakModeledBytes: 8_229_376,
-    activationsPeakModeledBytes: 192_000,
-    rssPeakBytes: 187_654_144,
-    wasmHeapBytes: null,
-    ...overrides,
-  };
-}
-
 function record(
   cellIndex: number,
   repeat: number,
-  status: RunStatus,
+  status: RecordedStatus,
   options: { backend?: BackendName | null; reason?: string; m?: Partial<RunMeasurements>; reachedBytes?: number; gpuPeakBytes?: number } = {},
-): RunRecord {
+): StoredRecord {
   const cell = cells[cellIndex]!;
   const backend = options.backend === undefined ? 'cpu' : options.backend;
   return {
@@ -95,14 +61,14 @@ function record(
     reason: status === 'ok' ? null : (options.reason ?? `${status} without details`),
     backend,
     wallMs: 1000 + cellIndex * 10 + repeat,
-    measurements: status === 'ok' ? measured({ ...(backend ? { backend } : {}), ...options.m }) : null,
+    measurements: status === 'ok' ? measurements({ ...(backend ? { backend } : {}), ...options.m }) : null,
     reachedBytes: options.reachedBytes ?? null,
     gpuPeakBytes: options.gpuPeakBytes ?? null,
     attempts: 1,
   };
 }
 
-export const records: RunRecord[] = [
+export const records: StoredRecord[] = [
   // 0: three ok repeats with spread in time and loss.
   record(0, 0, 'ok', { m: { stepMsMedian: 12.5, finalLoss: 0.4123456789, rssPeakBytes: 187_654_144 } }),
   record(0, 1, 'ok', { m: { stepMsMedian: 13.75, finalLoss: 0.4129, rssPeakBytes: 188_000_000 } }),

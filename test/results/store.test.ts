@@ -47,7 +47,7 @@ describe('writeResults', () => {
     });
     expect(readdirSync(dir).sort()).toEqual(['golden.csv', 'golden.meta.json', 'golden.runs.jsonl']);
 
-    const csv = parse(readFileSync(paths.csv, 'utf8')) as string[][];
+    const csv: string[][] = parse(readFileSync(paths.csv, 'utf8'));
     expect(csv[0]).toEqual(COLUMNS.map((c) => c.name));
     expect(csv).toHaveLength(1 + bundle.rows.length);
 
@@ -61,7 +61,7 @@ describe('writeResults', () => {
     const paths = writeResults(dir, 'golden', bundle);
     const lines = readFileSync(paths.runs, 'utf8').trimEnd().split('\n');
     expect(lines).toHaveLength(records.length);
-    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    for (const line of lines) expect(() => JSON.parse(line) as unknown).not.toThrow();
 
     const back = readRunRecords(dir, 'golden');
     expect(back).toEqual(records); // fixture records are already in matrix order

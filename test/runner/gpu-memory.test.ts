@@ -37,13 +37,13 @@ describe('startGpuMemorySampler', () => {
   it('keeps the peak of the sampled process only', async () => {
     const outputs = ['10, 100\n11, 900\n', '10, 300\n11, 900\n', '10, 200\n'];
     let calls = 0;
-    const sampler = startGpuMemorySampler(10, async () => outputs[Math.min(calls++, outputs.length - 1)]!, 5);
+    const sampler = startGpuMemorySampler(10, () => Promise.resolve(outputs[Math.min(calls++, outputs.length - 1)]!), 5);
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(await sampler.stop()).toBe(300 * MiB);
   });
 
   it('gives null when the process never shows up or nvidia-smi is missing', async () => {
-    expect(await startGpuMemorySampler(10, async () => null, 5).stop()).toBeNull();
-    expect(await startGpuMemorySampler(10, async () => '11, 5\n', 5).stop()).toBeNull();
+    expect(await startGpuMemorySampler(10, () => Promise.resolve(null), 5).stop()).toBeNull();
+    expect(await startGpuMemorySampler(10, () => Promise.resolve('11, 5\n'), 5).stop()).toBeNull();
   });
 });

@@ -37,7 +37,7 @@ describe('acquireResultsLock', () => {
       const dir = tempDir();
       writeFileSync(join(dir, LOCK_FILE), content);
       const lock = acquireResultsLock(dir, () => false);
-      expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
+      expect((JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as { pid: number }).pid).toBe(process.pid);
       lock.release();
     }
   });

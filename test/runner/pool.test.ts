@@ -1,12 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunConfig } from '../../src/matrix/types.js';
-import { defaultJobs, runAll } from '../../src/runner/pool.js';
+import { runAll } from '../../src/runner/pool.js';
 import type { RunRecord } from '../../src/runner/protocol.js';
-import { fakeWorker, makeRun } from './make-run.js';
+import { runConfig } from '../helpers/builders.js';
+import { fakeWorker } from './fake-worker.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -43,7 +43,7 @@ function maxOverlap(intervals: { startMs: number; endMs: number }[]): number {
 describe('runAll', () => {
   it('runs jobs workers at once, each in its own slot, and returns records in input order', async () => {
     const log = join(dir, 'parallel.jsonl');
-    const runs = ['a', 'b', 'c', 'd'].map((id, index) => makeRun(id, { cellIndex: index }));
+    const runs = ['a', 'b', 'c', 'd'].map((id, index) => runConfig(id, { cellIndex: index }));
     let running = 0;
     let maxRunning = 0;
     const finishedOrder: string[] = [];
@@ -78,10 +78,10 @@ describe('runAll', () => {
 
   it('keeps going past crashing and hanging workers', async () => {
     const runs = [
-      { ...makeRun('crash'), specName: 'crash' },
-      { ...makeRun('hang', { train: { ...makeRun('x').train, timeoutSeconds: 1 } }), specName: 'hang' },
-      { ...makeRun('ok1'), specName: 'ok' },
-      { ...makeRun('ok2'), specName: 'ok' },
+      { ...runConfig('crash'), specName: 'crash' },
+      { ...runConfig('hang', { train: { ...runConfig('x').train, timeoutSeconds: 1 } }), specName: 'hang' },
+      { ...runConfig('ok1'), specName: 'ok' },
+      { ...runConfig('ok2'), specName: 'ok' },
     ];
     // One worker file that dispatches on specName keeps the pool's single workerFile option.
     const records = await runAll(runs, {
@@ -101,7 +101,7 @@ describe('runAll', () => {
   it('retries crashed runs (train.retries or the retries option), never failed or oom ones', async () => {
     const markers = mkdtempSync(join(tmpdir(), 'mpx-retry-'));
     const withRetries = (id: string, specName: string, retries: number) => ({
-      ...makeRun(id, { train: { ...makeRun('x').train, retries } }),
+      ...runConfig(id, { train: { ...runConfig('x').train, retries } }),
       specName,
     });
     const runs = [
@@ -131,7 +131,7 @@ describe('runAll', () => {
 
   it('on abort, starts nothing new and kills running workers as interrupted by user', async () => {
     const controller = new AbortController();
-    const runs = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ ...makeRun(id), specName: 'hang' }));
+    const runs = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ ...runConfig(id), specName: 'hang' }));
     const started: string[] = [];
     const reported: RunRecord[] = [];
     const records = await runAll(runs, {
@@ -149,24 +149,24 @@ describe('runAll', () => {
     });
     expect(started).toEqual(['run-a', 'run-b']);
     expect(records.map((r) => [r.runId, r.status, r.reason])).toEqual([
-      ['run-a', 'failed', 'interrupted by user'],
-      ['run-b', 'failed', 'interrupted by user'],
+      ['run-a', 'interrupted', 'interrupted by user'],
+      ['run-b', 'interrupted', 'interrupted by user'],
     ]);
     expect(reported).toHaveLength(2);
   });
 
   it('returns nothing when the signal is already aborted', async () => {
-    const records = await runAll([makeRun('a')], { jobs: 1, workerFile: fakeWorker('ok'), signal: AbortSignal.abort() });
+    const records = await runAll([runConfig('a')], { jobs: 1, workerFile: fakeWorker('ok'), signal: AbortSignal.abort() });
     expect(records).toEqual([]);
   });
 
   it('with failFast, stops scheduling after the first failure but not after oom', async () => {
     const runs = [
-      { ...makeRun('oom'), specName: 'oom' },
-      { ...makeRun('ok'), specName: 'ok' },
-      { ...makeRun('failed'), specName: 'failed' },
-      { ...makeRun('never1'), specName: 'ok' },
-      { ...makeRun('never2'), specName: 'ok' },
+      { ...runConfig('oom'), specName: 'oom' },
+      { ...runConfig('ok'), specName: 'ok' },
+      { ...runConfig('failed'), specName: 'failed' },
+      { ...runConfig('never1'), specName: 'ok' },
+      { ...runConfig('never2'), specName: 'ok' },
     ];
     const records = await runAll(runs, {
       jobs: 1,
@@ -182,7 +182,7 @@ describe('runAll', () => {
   });
 
   it('never overlaps onRecord calls, and waits for the last one', async () => {
-    const runs = ['a', 'b', 'c'].map((id) => makeRun(id));
+    const runs = ['a', 'b', 'c'].map((id) => runConfig(id));
     let writing = 0;
     let maxWriting = 0;
     let written = 0;
@@ -203,9 +203,9 @@ describe('runAll', () => {
 
   it('rejects with onRecord’s error, starting nothing new and killing running workers', async () => {
     const runs = [
-      { ...makeRun('fast'), specName: 'ok' },
-      { ...makeRun('slow'), specName: 'hang' },
-      { ...makeRun('never'), specName: 'ok' },
+      { ...runConfig('fast'), specName: 'ok' },
+      { ...runConfig('slow'), specName: 'hang' },
+      { ...runConfig('never'), specName: 'ok' },
     ];
     let calls = 0;
     const pending = runAll(runs, {
@@ -213,9 +213,9 @@ describe('runAll', () => {
       workerFile: fakeWorker('dispatch'),
       forceKillAfterMs: 200,
       env: { FAKE_DURATION_MS: '10' },
-      onRecord: async () => {
+      onRecord: () => {
         calls += 1;
-        throw new Error('EACCES: results/test.runs.jsonl');
+        return Promise.reject(new Error('EACCES: results/test.runs.jsonl'));
       },
     });
     // Resolves long before the hanging worker's 30 s timeout: it was killed.
@@ -224,22 +224,13 @@ describe('runAll', () => {
   });
 
   it('rejects bad jobs and a missing worker file before starting anything', async () => {
-    await expect(runAll([makeRun('a')], { jobs: 0, workerFile: fakeWorker('ok') })).rejects.toMatchObject({
+    await expect(runAll([runConfig('a')], { jobs: 0, workerFile: fakeWorker('ok') })).rejects.toMatchObject({
       code: 'USAGE',
       message: 'Expected jobs to be a whole number from 1 and up, got 0',
     });
-    await expect(runAll([makeRun('a')], { jobs: 1, workerFile: join(dir, 'missing.js') })).rejects.toMatchObject({
+    await expect(runAll([runConfig('a')], { jobs: 1, workerFile: join(dir, 'missing.js') })).rejects.toMatchObject({
       code: 'FILE_NOT_FOUND',
       hint: 'build it first: npm run build',
     });
-  });
-});
-
-describe('defaultJobs', () => {
-  it('is one per core on CPU-like backends and one per GPU on GPU', () => {
-    expect(defaultJobs('cpu-like')).toBe(availableParallelism());
-    expect(defaultJobs('gpu', 4)).toBe(4);
-    expect(defaultJobs('gpu')).toBe(1);
-    expect(defaultJobs('gpu', 0)).toBe(1);
   });
 });

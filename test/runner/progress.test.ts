@@ -11,10 +11,10 @@ import {
   formatStepMs,
   type ProgressSnapshot,
 } from '../../src/runner/progress.js';
-import { makeRun } from './make-run.js';
+import { measurements, runConfig } from '../helpers/builders.js';
 
-const mlp = makeRun('a'); // mlp bs=128 mixed_float16 acc=4
-const cnn = makeRun('b', { model: { ...mlp.model, name: 'cnn' }, batchSize: 64, policy: 'float32', accumulationSteps: 1 });
+const mlp = runConfig('a'); // mlp bs=128 mixed_float16 acc=4
+const cnn = runConfig('b', { model: { ...mlp.model, name: 'cnn' }, batchSize: 64, policy: 'float32', accumulationSteps: 1 });
 
 function okRecord(runId: string, wallMs: number, stepMsMedian = 412): RunRecord {
   return {
@@ -26,23 +26,10 @@ function okRecord(runId: string, wallMs: number, stepMsMedian = 412): RunRecord 
     reason: null,
     backend: 'cpu',
     wallMs,
-    measurements: {
-      backend: 'cpu',
-      precision: 'emulated',
-      paramCount: 10,
-      steps: 5,
-      stepMsMedian,
-      samplesPerSecond: 1,
-      initialLoss: 2,
-      finalLoss: 1,
-      evalAccuracy: 0.5,
-      lossScaleFinal: null,
-      skippedSteps: 0,
-      peakBytes: 1,
-      restingBytes: 1,
-      rssPeakBytes: 1,
-      wasmHeapBytes: null,
-    },
+    measurements: measurements({ stepMsMedian }),
+    reachedBytes: null,
+    gpuPeakBytes: null,
+    attempts: 1,
   };
 }
 
@@ -56,6 +43,7 @@ const counts = (partial: Partial<ProgressSnapshot['counts']>): ProgressSnapshot[
   timeout: 0,
   crashed: 0,
   oom: 0,
+  interrupted: 0,
   ...partial,
 });
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInWorker, summarizeStderr } from '../../src/runner/spawn.js';
-import { fakeWorker, makeRun } from './make-run.js';
+import { runConfig } from '../helpers/builders.js';
+import { fakeWorker } from './fake-worker.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -33,7 +34,7 @@ describe('runInWorker', () => {
   it('returns ok with the measurements, the backend and progress; NaN survives the IPC', async () => {
     const log = join(dir, 'ok.jsonl');
     const progress: string[] = [];
-    const run = makeRun('ok');
+    const run = runConfig('ok');
     const record = await runInWorker(run, {
       workerFile: fakeWorker('ok'),
       memoryLimitBytes: 123,
@@ -59,7 +60,7 @@ describe('runInWorker', () => {
   });
 
   it('reports a worker that exits mid-run as crashed, with exit code, phase and the stderr tail', async () => {
-    const record = await runInWorker(makeRun('crash'), { workerFile: fakeWorker('crash') });
+    const record = await runInWorker(runConfig('crash'), { workerFile: fakeWorker('crash') });
     expect(record.status).toBe('crashed');
     expect(record.backend).toBe('wasm');
     expect(record.measurements).toBeNull();
@@ -69,21 +70,21 @@ describe('runInWorker', () => {
   });
 
   it('reports a worker killed by SIGKILL as crashed with the signal', async () => {
-    const record = await runInWorker(makeRun('kill'), { workerFile: fakeWorker('self-sigkill') });
+    const record = await runInWorker(runConfig('kill'), { workerFile: fakeWorker('self-sigkill') });
     expect(record.status).toBe('crashed');
     expect(record.reason).toBe('worker exited unexpectedly (signal SIGKILL) during training (step 2/5); last stderr: about to die');
   });
 
   it('reports exit 0 without an answer as crashed', async () => {
-    const record = await runInWorker(makeRun('silent'), { workerFile: fakeWorker('silent-exit') });
+    const record = await runInWorker(runConfig('silent'), { workerFile: fakeWorker('silent-exit') });
     expect(record).toMatchObject({ status: 'crashed', backend: 'cpu', reason: 'worker exited unexpectedly (exit code 0 without a result) during setup' });
   });
 
   it('passes on the worker’s failed message, and oom as its own status', async () => {
-    const failed = await runInWorker(makeRun('failed'), { workerFile: fakeWorker('failed') });
+    const failed = await runInWorker(runConfig('failed'), { workerFile: fakeWorker('failed') });
     expect(failed).toMatchObject({ status: 'failed', reason: 'conv2d: input rank 2 is not 4', backend: 'tensorflow', measurements: null });
 
-    const oom = await runInWorker(makeRun('oom'), { workerFile: fakeWorker('oom'), memoryLimitBytes: 1024 });
+    const oom = await runInWorker(runConfig('oom'), { workerFile: fakeWorker('oom'), memoryLimitBytes: 1024 });
     expect(oom).toMatchObject({
       status: 'oom',
       reason: 'peak 2147483648 bytes is over the memory limit of 1024 bytes',
@@ -93,31 +94,31 @@ describe('runInWorker', () => {
   });
 
   it('records a worker that V8 aborts on a full JavaScript heap as oom, not crashed', async () => {
-    const record = await runInWorker(makeRun('heap'), { workerFile: fakeWorker('heap-oom') });
+    const record = await runInWorker(runConfig('heap'), { workerFile: fakeWorker('heap-oom') });
     expect(record.status).toBe('oom');
     expect(record.reason).toMatch(/^worker ran out of JavaScript heap \(signal SIGABRT\) during setup; last stderr: .*JavaScript heap out of memory/);
   });
 
   it('samples GPU memory while the worker runs, and leaves it null without a sampler', async () => {
     let sampledPid: number | undefined;
-    const record = await runInWorker(makeRun('gpu'), {
+    const record = await runInWorker(runConfig('gpu'), {
       workerFile: fakeWorker('ok'),
       sampleGpuMemory: (pid) => {
         sampledPid = pid;
-        return { stop: async () => 512 * 1024 * 1024 };
+        return { stop: () => Promise.resolve(512 * 1024 * 1024) };
       },
     });
     expect(sampledPid).toBeGreaterThan(0);
     expect(record.gpuPeakBytes).toBe(512 * 1024 * 1024);
-    expect((await runInWorker(makeRun('cpu'), { workerFile: fakeWorker('ok') })).gpuPeakBytes).toBeNull();
+    expect((await runInWorker(runConfig('cpu'), { workerFile: fakeWorker('ok') })).gpuPeakBytes).toBeNull();
 
-    const setup = await runInWorker(makeRun('setup'), { workerFile: fakeWorker('setup-throws') });
+    const setup = await runInWorker(runConfig('setup'), { workerFile: fakeWorker('setup-throws') });
     expect(setup).toMatchObject({ status: 'failed', reason: 'Cannot find module @tensorflow/tfjs-node', backend: null });
   });
 
   it('times out a hanging worker that ignores SIGTERM, and kills its grandchild too', async () => {
     const log = join(dir, 'hang.jsonl');
-    const record = await runInWorker(makeRun('hang'), {
+    const record = await runInWorker(runConfig('hang'), {
       workerFile: fakeWorker('hang'),
       timeoutMs: 1500,
       forceKillAfterMs: 300,
@@ -133,7 +134,7 @@ describe('runInWorker', () => {
   });
 
   it('takes the default timeout from run.train.timeoutSeconds', async () => {
-    const run = makeRun('hang-default', { train: { ...makeRun('x').train, timeoutSeconds: 1 } });
+    const run = runConfig('hang-default', { train: { ...runConfig('x').train, timeoutSeconds: 1 } });
     const record = await runInWorker(run, { workerFile: fakeWorker('hang'), forceKillAfterMs: 100 });
     expect(record.status).toBe('timeout');
     expect(record.reason).toMatch(/^timed out after 1 s during training \(step 1\/5\)/);
@@ -141,23 +142,23 @@ describe('runInWorker', () => {
 
   it('kills the worker when the signal aborts, with the signal’s reason', async () => {
     const controller = new AbortController();
-    const pending = runInWorker(makeRun('cancel'), {
+    const pending = runInWorker(runConfig('cancel'), {
       workerFile: fakeWorker('hang'),
       signal: controller.signal,
       forceKillAfterMs: 200,
       onProgress: () => controller.abort('interrupted by user'),
     });
     const record = await pending;
-    expect(record).toMatchObject({ status: 'failed', reason: 'interrupted by user', backend: 'cpu' });
+    expect(record).toMatchObject({ status: 'interrupted', reason: 'interrupted by user', backend: 'cpu' });
   });
 
   it('recognises a worker from another build', async () => {
-    const record = await runInWorker(makeRun('proto'), { workerFile: fakeWorker('wrong-protocol'), forceKillAfterMs: 200 });
+    const record = await runInWorker(runConfig('proto'), { workerFile: fakeWorker('wrong-protocol'), forceKillAfterMs: 200 });
     expect(record).toMatchObject({ status: 'failed', reason: 'worker speaks mpx protocol 2, expected 1 (rebuild: npm run build)' });
   });
 
   it('reports a missing worker file as crashed with node’s message', async () => {
-    const record = await runInWorker(makeRun('missing'), { workerFile: join(dir, 'nope.mjs') });
+    const record = await runInWorker(runConfig('missing'), { workerFile: join(dir, 'nope.mjs') });
     expect(record.status).toBe('crashed');
     expect(record.reason).toBe(
       `worker exited unexpectedly (exit code 1) during startup; last stderr: Error: Cannot find module '${join(dir, 'nope.mjs')}' | ` +

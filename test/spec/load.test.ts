@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -213,9 +212,9 @@ describe('reading files', () => {
 
   it('accepts a UTF-8 byte order mark', () => {
     const text = readFileSync(join(FIXTURES, 'good/minimal.yaml'));
-    const spec = loadSpecText(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text]), 'bom.yaml');
+    const { spec, locator } = loadSpecText(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text]), 'bom.yaml');
     expect(spec.name).toBe('minimal');
-    expect(spec.locate(['name'])).toEqual({ line: 2, col: 7 });
+    expect(locator.position(['name'])).toEqual({ line: 2, col: 7 });
   });
 
   it('treats whitespace-only text as empty', () => {

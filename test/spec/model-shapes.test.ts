@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inferLayerShapes, inferShapes, ModelShapeError } from '../../src/spec/model-shapes.js';
-import { expandPreset } from '../../src/spec/resolve.js';
+import { expandPreset } from '../../src/spec/models.js';
 import type { LayerDef, ModelDef } from '../../src/spec/types.js';
 
 const conv = (filters: number, k: number, stride: number, padding: 'valid' | 'same'): LayerDef => ({

@@ -59,6 +59,6 @@ describe('loadSpecText never throws anything but MpxError', () => {
   });
 
   it('still loads the unedited sketch', () => {
-    expect(loadSpecText(SKETCH, 'sketch.yaml').name).toBe('seed-question');
+    expect(loadSpecText(SKETCH, 'sketch.yaml').spec.name).toBe('seed-question');
   });
 });

@@ -17,17 +17,16 @@ const convBlock = (filters: number): LayerDef[] => [
   { type: 'maxPooling2d', poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
 ];
 
-/** The spec without its `locate` function, for toEqual. */
-function plain(spec: ExperimentSpec): Omit<ExperimentSpec, 'locate'> {
-  const { locate, ...rest } = spec;
-  expect(typeof locate).toBe('function');
-  return rest;
+/** The spec, checked to be plain data (it survives JSON unchanged: no functions, no YAML nodes). */
+function plain(spec: ExperimentSpec): ExperimentSpec {
+  expect(JSON.parse(JSON.stringify(spec))).toEqual(spec);
+  return spec;
 }
 
 describe('good specs', () => {
   it('resolves the design sketch: presets expanded, defaults filled', async () => {
     const file = fixture('good/sketch.yaml');
-    expect(plain(await loadSpec(file))).toEqual({
+    expect(plain((await loadSpec(file)).spec)).toEqual({
       file,
       sha256: sha256(file),
       name: 'seed-question',
@@ -84,7 +83,7 @@ describe('good specs', () => {
 
   it('fills every default of a minimal spec', async () => {
     const file = fixture('good/minimal.yaml');
-    expect(plain(await loadSpec(file))).toEqual({
+    expect(plain((await loadSpec(file)).spec)).toEqual({
       file,
       sha256: sha256(file),
       name: 'minimal',
@@ -118,7 +117,7 @@ describe('good specs', () => {
   });
 
   it('resolves hand-written layers with every option, mnist data and a fixed loss scale', async () => {
-    const spec = await loadSpec(fixture('good/custom-layers.yaml'));
+    const spec = (await loadSpec(fixture('good/custom-layers.yaml'))).spec;
     expect(spec.name).toBe('custom.layers_v2');
     expect(spec.backend).toBe('cpu');
     expect(spec.data).toEqual({ kind: 'mnist', samples: 8000, evalSamples: 2000 });
@@ -153,33 +152,38 @@ describe('good specs', () => {
   });
 
   it('follows anchors and aliases', async () => {
-    const spec = await loadSpec(fixture('good/aliases.yaml'));
+    const { spec, locator } = await loadSpec(fixture('good/aliases.yaml'));
     expect(spec.models.again?.layers).toEqual([dense(32, 'relu'), dense(10), SOFTMAX_FP32]);
-    expect(spec.locate(['models', 'again', 'hidden', 0])).toEqual({ line: 4, col: 42 });
+    expect(locator.position(['models', 'again', 'hidden', 0])).toEqual({ line: 4, col: 42 });
   });
 
   it('gives the same spec for text as for the file', async () => {
     const file = fixture('good/sketch.yaml');
-    const fromText = loadSpecText(readFileSync(file, 'utf8'), file);
-    expect(plain(fromText)).toEqual(plain(await loadSpec(file)));
+    const fromText = loadSpecText(readFileSync(file, 'utf8'), file).spec;
+    expect(plain(fromText)).toEqual(plain((await loadSpec(file)).spec));
   });
 });
 
-describe('locate', () => {
+describe('the locator', () => {
   it('maps keys and list indices to 1-based line and column', async () => {
-    const spec = await loadSpec(fixture('good/sketch.yaml'));
-    expect(spec.locate([])).toEqual({ line: 4, col: 1 });
-    expect(spec.locate(['name'])).toEqual({ line: 4, col: 7 });
-    expect(spec.locate(['matrix', 'batchSize', 2])).toEqual({ line: 48, col: 24 });
-    expect(spec.locate(['matrix', 'exclude', 0, 'batchSize'])).toEqual({ line: 52, col: 32 });
-    expect(spec.locate(['models', 'custom', 'layers', 3])).toEqual({ line: 39, col: 9 });
+    const { locator } = await loadSpec(fixture('good/sketch.yaml'));
+    expect(locator.position([])).toEqual({ line: 4, col: 1 });
+    expect(locator.position(['name'])).toEqual({ line: 4, col: 7 });
+    expect(locator.position(['matrix', 'batchSize', 2])).toEqual({ line: 48, col: 24 });
+    expect(locator.position(['matrix', 'exclude', 0, 'batchSize'])).toEqual({ line: 52, col: 32 });
+    expect(locator.position(['models', 'custom', 'layers', 3])).toEqual({ line: 39, col: 9 });
   });
 
-  it('returns undefined for paths the YAML does not have', async () => {
-    const spec = await loadSpec(fixture('good/sketch.yaml'));
-    expect(spec.locate(['maxRuns'])).toBeUndefined();
-    expect(spec.locate(['matrix', 'batchSize', 3])).toBeUndefined();
-    expect(spec.locate(['name', 'x'])).toBeUndefined();
+  it('points at the nearest node the YAML has for paths it does not have (a default, a missing item)', async () => {
+    const { locator } = await loadSpec(fixture('good/sketch.yaml'));
+    expect(locator.position(['maxRuns'])).toEqual(locator.position([]));
+    expect(locator.position(['matrix', 'batchSize', 3])).toEqual(locator.position(['matrix', 'batchSize']));
+    expect(locator.position(['name', 'x'])).toEqual({ line: 4, col: 7 });
+  });
+
+  it('points at the key instead of the value when asked (unknown keys)', async () => {
+    const { locator } = await loadSpec(fixture('good/sketch.yaml'));
+    expect(locator.position(['name'], true)).toEqual({ line: 4, col: 1 });
   });
 });
 
@@ -187,7 +191,7 @@ describe('cross-field rules', () => {
   const base = 'name: x\nmodels:\n  m: { preset: mlp }\nmatrix:\n  policy: [float32]\n';
 
   it('blames steps when the default warm-up does not fit', () => {
-    expect(() => loadSpecText(`${base}train: { steps: 3 }\n`, 's.yaml')).toThrow(
+    expect(() => loadSpecText(`${base}train: { steps: 3 }\n`, 's.yaml').spec).toThrow(
       'train.steps (3) must be greater than train.warmupSteps (3, the default)',
     );
   });
@@ -196,26 +200,26 @@ describe('cross-field rules', () => {
     const spec = loadSpecText(
       'name: x\ndata: { kind: mnist }\nmodels:\n  m:\n    input: [784]\n    layers: [{ dense: { units: 10 } }]\nmatrix: { model: [m] }\n',
       's.yaml',
-    );
+    ).spec;
     expect(spec.models.m?.classes).toBe(10);
     expect(spec.data).toEqual({ kind: 'mnist', samples: 2048, evalSamples: 512 });
   });
 
   it('rejects a mnist model with other classes, at its last layer', () => {
     expect(() =>
-      loadSpecText('name: x\ndata: { kind: mnist }\nmodels:\n  m:\n    input: [784]\n    layers:\n      - dense: { units: 4 }\nmatrix: { model: [m] }\n', 's.yaml'),
+      loadSpecText('name: x\ndata: { kind: mnist }\nmodels:\n  m:\n    input: [784]\n    layers:\n      - dense: { units: 4 }\nmatrix: { model: [m] }\n', 's.yaml').spec,
     ).toThrow(expect.objectContaining({ line: 7, col: 9, message: 'models.m must have 10 classes for data kind: mnist (the digits 0–9), got 4' }));
   });
 
   it('rejects a model that does not end in a vector', () => {
     expect(() =>
-      loadSpecText('name: x\nmodels:\n  m:\n    input: [8, 8, 1]\n    layers:\n      - conv2d: { filters: 4, kernelSize: 3 }\nmatrix: { model: [m] }\n', 's.yaml'),
+      loadSpecText('name: x\nmodels:\n  m:\n    input: [8, 8, 1]\n    layers:\n      - conv2d: { filters: 4, kernelSize: 3 }\nmatrix: { model: [m] }\n', 's.yaml').spec,
     ).toThrow(expect.objectContaining({ line: 6, col: 9, message: 'models.m must end in a vector of class scores, but its last layer outputs [6, 6, 4]' }));
   });
 
   it('rejects a preset whose blocks shrink the input away', () => {
     expect(() =>
-      loadSpecText('name: x\nmodels:\n  m: { preset: cnn, input: [4, 4, 1], filters: [8, 8, 8] }\nmatrix: { model: [m] }\n', 's.yaml'),
+      loadSpecText('name: x\nmodels:\n  m: { preset: cnn, input: [4, 4, 1], filters: [8, 8, 8] }\nmatrix: { model: [m] }\n', 's.yaml').spec,
     ).toThrow(
       expect.objectContaining({
         line: 3,
@@ -226,13 +230,13 @@ describe('cross-field rules', () => {
   });
 
   it('says which preset a misplaced key belongs to', () => {
-    expect(() => loadSpecText('name: x\nmodels:\n  m: { preset: mlp, filters: [8] }\nmatrix: { model: [m] }\n', 's.yaml')).toThrow(
+    expect(() => loadSpecText('name: x\nmodels:\n  m: { preset: mlp, filters: [8] }\nmatrix: { model: [m] }\n', 's.yaml').spec).toThrow(
       '"filters" in models.m only applies to preset: cnn',
     );
   });
 
   it('asks for input and layers when neither preset nor layers is given', () => {
-    expect(() => loadSpecText('name: x\nmodels:\n  m: { input: [4] }\nmatrix: { model: [m] }\n', 's.yaml')).toThrow(
+    expect(() => loadSpecText('name: x\nmodels:\n  m: { input: [4] }\nmatrix: { model: [m] }\n', 's.yaml').spec).toThrow(
       expect.objectContaining({ message: 'missing required key "layers" in models.m', hint: 'or use preset: mlp or cnn' }),
     );
   });

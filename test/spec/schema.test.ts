@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { SPEC_DEFAULTS } from '../../src/spec/resolve.js';
+import { SPEC_DEFAULTS } from '../../src/spec/defaults.js';
 import { ACTIVATIONS, BACKEND_CHOICES, POLICIES } from '../../src/spec/types.js';
-import { EXPERIMENT_SCHEMA, type SchemaNode } from '../../src/spec/validate.js';
+import { EXPERIMENT_SCHEMA, type SchemaNode } from '../../src/spec/schema.js';
 
 const definitions = EXPERIMENT_SCHEMA.definitions ?? {};
 const deref = (node: SchemaNode): SchemaNode =>
@@ -10,7 +10,7 @@ const deref = (node: SchemaNode): SchemaNode =>
 /** Every [path, schema] in the schema, depth first. */
 function* walk(node: unknown, path: string): Generator<[string, SchemaNode]> {
   if (node === null || typeof node !== 'object') return;
-  yield [path, node as SchemaNode];
+  yield [path, node];
   for (const [key, child] of Object.entries(node)) {
     if (key === 'default' || key === 'enum' || key === 'const' || key === 'required') continue;
     yield* walk(child, `${path}/${key}`);

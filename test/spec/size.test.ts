@@ -16,7 +16,7 @@ describe('parseByteSize', () => {
 
   it('refuses what is not a positive whole number of bytes', () => {
     for (const bad of ['', 'GiB', '-1', '0', '2 GiBs', '1e9', '0.1B', 1.5, 0, Number.NaN]) {
-      expect(parseByteSize(bad as string | number), String(bad)).toBeNull();
+      expect(parseByteSize(bad), String(bad)).toBeNull();
     }
   });
 });
@@ -25,9 +25,9 @@ describe('memoryLimit in a spec', () => {
   const spec = (limit: string) => `name: m\nmodels: { mlp: { preset: mlp } }\nmatrix: { policy: [float32] }\nmemoryLimit: ${limit}\n`;
 
   it('resolves to bytes', () => {
-    expect(loadSpecText(spec('2GiB'), 'm.yaml').memoryLimitBytes).toBe(2 ** 31);
-    expect(loadSpecText(spec('1000000'), 'm.yaml').memoryLimitBytes).toBe(1_000_000);
-    expect(loadSpecText('name: m\nmodels: { mlp: { preset: mlp } }\nmatrix: { policy: [float32] }\n', 'm.yaml').memoryLimitBytes).toBeNull();
+    expect(loadSpecText(spec('2GiB'), 'm.yaml').spec.memoryLimitBytes).toBe(2 ** 31);
+    expect(loadSpecText(spec('1000000'), 'm.yaml').spec.memoryLimitBytes).toBe(1_000_000);
+    expect(loadSpecText('name: m\nmodels: { mlp: { preset: mlp } }\nmatrix: { policy: [float32] }\n', 'm.yaml').spec.memoryLimitBytes).toBeNull();
   });
 
   it('points at a size it cannot read', () => {

@@ -4,7 +4,7 @@ import type { RunConfig } from '../../src/matrix/types.js';
 import { loadSpecText } from '../../src/spec/load.js';
 
 export function makeRuns(yaml: string): RunConfig[] {
-  return planRuns(loadSpecText(yaml, 'test.yaml')).runs;
+  return planRuns(loadSpecText(yaml, 'test.yaml').spec).runs;
 }
 
 export function makeRun(yaml: string): RunConfig {

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/worker/backend.js';
 import { buildDataset } from '../../src/worker/data.js';
-import { TensorLedger, type MemoryReport } from '../../src/worker/measure.js';
+import { TensorLedger } from '../../src/worker/memory/ledger.js';
+import type { MemoryReport } from '../../src/worker/memory/replay.js';
 import { measureMemory } from '../../src/worker/train.js';
 import { makeRun } from './make-run.js';
 
@@ -77,7 +78,7 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     }
   });
 
-  it('modelled activation slope: mixed/float32 in [0.5, 0.65], equal for fp16 and bf16', () => {
+  it('modeled activation slope: mixed/float32 in [0.5, 0.65], equal for fp16 and bf16', () => {
     for (const model of ['mlp', 'cnn']) {
       const slope = (policy: string) => {
         const small = measure({ model, policy, batchSize: 128 });
@@ -91,7 +92,7 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     }
   });
 
-  it('float32: the modelled peak is the measured peak', () => {
+  it('float32: the modeled peak is the measured peak', () => {
     for (const model of ['mlp', 'cnn']) {
       const r = measure({ model, batchSize: 32 });
       expect(r.peakModeledBytes).toBe(r.peakBytes);

@@ -15,7 +15,7 @@ describe('emulated forward pass (wasm)', () => {
     const model = buildModel(run.model, run.seed);
     const x = tf.randomNormal([8, 64], 0, 3, 'float32', 5);
     const options = { training: true, grid: 'float16' as const, dropoutSeed: 1 };
-    const lossOf = () => tf.sum(tf.square(model.forward(x, options))) as tf.Scalar;
+    const lossOf = () => tf.sum<tf.Scalar>(tf.square(model.forward(x, options)));
     const first = tf.variableGrads(lossOf, model.variables);
     const second = tf.variableGrads(lossOf, model.variables); // served from the cache
     expect(second.value.dataSync()).toEqual(first.value.dataSync());
@@ -34,10 +34,10 @@ describe('emulated forward pass (wasm)', () => {
     const x = tf.randomNormal([8, 16], 0, 100, 'float32', 6);
     const q = (t: tf.Tensor) => quantize(t, 'float16');
     const viaModel = tf.variableGrads(
-      () => tf.sum(tf.mul(model.forward(x, { training: true, grid: 'float16', dropoutSeed: 1 }), 1e-3)) as tf.Scalar,
+      () => tf.sum<tf.Scalar>(tf.mul(model.forward(x, { training: true, grid: 'float16', dropoutSeed: 1 }), 1e-3)),
       [kernel, bias],
     );
-    const byHand = tf.variableGrads(() => tf.sum(tf.mul(q(tf.add(q(tf.matMul(q(x), q(kernel))), q(bias))), 1e-3)) as tf.Scalar, [kernel, bias]);
+    const byHand = tf.variableGrads(() => tf.sum<tf.Scalar>(tf.mul(q(tf.add(q(tf.matMul(q(x), q(kernel))), q(bias))), 1e-3)), [kernel, bias]);
     expect(viaModel.value.dataSync()).toEqual(byHand.value.dataSync());
     expect(viaModel.grads[kernel.name]!.dataSync()).toEqual(byHand.grads[kernel.name]!.dataSync());
     expect(viaModel.grads[bias.name]!.dataSync()).toEqual(byHand.grads[bias.name]!.dataSync());

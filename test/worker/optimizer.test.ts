@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/worker/backend.js';
-import { TensorLedger } from '../../src/worker/measure.js';
+import { TensorLedger } from '../../src/worker/memory/ledger.js';
 import { variableFrom } from '../../src/worker/model.js';
 import { createOptimizer } from '../../src/worker/optimizer.js';
 

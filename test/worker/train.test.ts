@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/worker/backend.js';
 import { buildDataset } from '../../src/worker/data.js';
-import { TensorLedger } from '../../src/worker/measure.js';
+import { TensorLedger } from '../../src/worker/memory/ledger.js';
 import { LossScaler } from '../../src/worker/precision/loss-scale.js';
 import { Trainer, trainRun } from '../../src/worker/train.js';
 import { makeRun, tinySpec } from './make-run.js';

@@ -3,10 +3,12 @@
  * tree's results directory). Exit codes: 0 no threshold exceeded; 1 a `--fail-on` threshold exceeded; 2 bad input.
  */
 import { MpxError } from '../../errors.js';
-import { diffResults, type FailOnRule, parseFailOn, parseTolerance, type Tolerance } from '../../results/diff.js';
-import { renderDiffJson } from '../../results/export/json.js';
-import { renderDiffMarkdown } from '../../results/export/markdown.js';
-import { renderDiffTerminal } from '../render-diff.js';
+import { diffResults, type FailOnRule, type Tolerance } from '../../results/diff/compare.js';
+import { renderDiffJson } from '../../results/diff/json.js';
+import { renderDiffMarkdown } from '../../results/diff/markdown.js';
+import { renderDiffTerminal } from '../../results/diff/terminal.js';
+import { parseFailOn, parseTolerance } from '../diff-flags.js';
+import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { loadResultSide, pairSides } from '../result-sources.js';
 
 export type DiffFormat = 'terminal' | 'markdown' | 'json';
@@ -24,8 +26,8 @@ export interface DiffCommandOptions {
 
 export async function diffCommand(baseArg: string, headArg: string | undefined, options: DiffCommandOptions): Promise<number> {
   // Flags first: a typo in a gate must fail before any git work, and must never pass silently.
-  const failOn: FailOnRule[] = options.failOn.map((text) => parseFailOn(text));
-  const tolerances: Record<string, Tolerance> = Object.fromEntries(options.tolerance.map((text) => parseTolerance(text)));
+  const failOn: FailOnRule[] = options.failOn.map(parseFailOn);
+  const tolerances: Record<string, Tolerance> = Object.fromEntries(options.tolerance.map(parseTolerance));
 
   const cwd = process.cwd();
   const base = await loadResultSide(baseArg, { cwd, resultsDir: options.resultsDir });
@@ -43,7 +45,7 @@ export async function diffCommand(baseArg: string, headArg: string | undefined, 
   );
   if (result.failures.length > 0) {
     process.stderr.write(`mpx: ${result.failures.length} --fail-on threshold(s) exceeded\n`);
-    return 1;
+    return EXIT_FAILED;
   }
-  return 0;
+  return EXIT_OK;
 }

@@ -14,23 +14,23 @@
  * lane. Elements past the last multiple of 4 are done in JS.
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { roundToBfloat16, roundToFloat16 } from '../precision/round.js';
+import { ABS, BF16_KEEP, EXP_ALL, F16_KEEP, F16_MIN_NORMAL, F16_OVERFLOW, QUIET, roundToBfloat16, roundToFloat16 } from '../precision/round.js';
 
 /** Offsets and counts are in bytes / elements of the backend's memory. */
 export interface SimdLoops {
   /** dst[i] = round-to-nearest-even of src[i] onto the float16 grid (as float32); dst may equal src. */
-  roundFloat16(srcByte: number, dstByte: number, count: number): void;
+  roundFloat16: (srcByte: number, dstByte: number, count: number) => void;
   /** Same onto the bfloat16 grid. */
-  roundBfloat16(srcByte: number, dstByte: number, count: number): void;
+  roundBfloat16: (srcByte: number, dstByte: number, count: number) => void;
   /** dst[i] = sqrt(src[i]) in float32 (IEEE, correctly rounded: the same bits as the stock kernel's sqrtf). */
-  sqrt(srcByte: number, dstByte: number, count: number): void;
+  sqrt: (srcByte: number, dstByte: number, count: number) => void;
   /**
    * One Adam update in a single pass, float32 operations in the order of mpx's optimizer (so the same bits):
    * m' = m·beta1 + g·c1; v' = v·beta2 + (g·g)·c2; w' = w − (m' / (sqrt(v') + epsilon))·stepSize.
    */
-  adam(buffers: AdamBuffers, count: number, coefficients: AdamCoefficients): void;
+  adam: (buffers: AdamBuffers, count: number, coefficients: AdamCoefficients) => void;
   /** dst (cols × rows) = transpose of src (rows × cols), float32, row-major; src and dst must not overlap. */
-  transpose(srcByte: number, dstByte: number, rows: number, cols: number): void;
+  transpose: (srcByte: number, dstByte: number, rows: number, cols: number) => void;
 }
 
 /** Byte offsets of the Adam update's inputs and (distinct) outputs. */
@@ -200,18 +200,11 @@ function loopFunction(constants: readonly number[], scratch: number, perVector: 
 
 interface Locals {
   /** local.get of the v128 holding `bits` in every lane. */
-  constant(bits: number): number[];
+  constant: (bits: number) => number[];
   /** Index of scratch v128 local i (of this unrolled copy). */
-  scratch(i: number): number;
+  scratch: (i: number) => number;
 }
 
-const ABS = 0x7fffffff;
-const EXP_ALL = 0x7f800000;
-const QUIET = 0x00400000;
-const F16_KEEP = 0xffffe000;
-const BF16_KEEP = 0xffff0000;
-const F16_OVERFLOW = 0x477ff000;
-const F16_MIN_NORMAL = 0x38800000;
 /** 13 in the exponent field: 2^13 times a power of two. */
 const EXP_PLUS_13 = 13 << 23;
 

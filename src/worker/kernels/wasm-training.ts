@@ -45,11 +45,11 @@ function heap(backend: BackendWasm, t: TensorInfo): Float32Array {
 function checkConvAttrs(op: string, attrs: NamedAttrMap): void {
   const fmt = attrs['dataFormat'];
   if (fmt !== undefined && fmt !== 'NHWC' && fmt !== 'channelsLast') {
-    throw new Error(`wasm-training ${op}: only NHWC is supported, got dataFormat=${String(fmt)}`);
+    throw new Error(`wasm-training ${op}: only NHWC is supported, got dataFormat=${JSON.stringify(fmt)}`);
   }
   const d = attrs['dilations'];
   if (d !== undefined && d !== null && !(Array.isArray(d) ? d.every((v) => v === 1) : d === 1)) {
-    throw new Error(`wasm-training ${op}: dilations != 1 are not supported, got ${String(d)}`);
+    throw new Error(`wasm-training ${op}: dilations != 1 are not supported, got ${JSON.stringify(d)}`);
   }
 }
 
@@ -61,7 +61,7 @@ function convInfoOf(op: string, attrs: NamedAttrMap, xShape: number[], filterSha
 }
 
 function offsetOf(backend: BackendWasm, t: TensorInfo): number {
-  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  return backend.dataIdMap.get(t.dataId).memoryOffset;
 }
 
 /** WHY SIMD: the stock Transpose moves one element at a time, ~3 ns each when the output stride is a power of two. */
@@ -226,7 +226,7 @@ function makeConv2DBackpropInput(): KernelFunc {
     const ci = convInfoOf('Conv2DBackpropInput', args.attrs, args.attrs['inputShape'] as number[], filter.shape);
     const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO } = ci;
     const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = ci;
-    util.assert(util.arraysEqual(dy.shape, [N, OH, OW, CO]), () => `Conv2DBackpropInput: dy shape ${dy.shape} != ${[N, OH, OW, CO]}`);
+    util.assert(util.arraysEqual(dy.shape, [N, OH, OW, CO]), () => `Conv2DBackpropInput: dy shape ${dy.shape.join(',')} != ${[N, OH, OW, CO].join(',')}`);
     // dx[h] = sum_i' D[h + i'] * Wrot[i'] where D places dy[oh] at padBefore + oh*S (valid correlation).
     const beforeH = FH - 1 - ci.padInfo.top;
     const beforeW = FW - 1 - ci.padInfo.left;

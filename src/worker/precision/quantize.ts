@@ -63,7 +63,7 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   // WHY: the same rule on 4 SIMD lanes inside the wasm memory is 8-20x faster than the JS loop (npm run bench).
   const simd = simdLoopsFor(wasm);
   if (simd !== null) {
-    const offsetOf = (t: tf.TensorInfo): number => wasm.dataIdMap.get(t.dataId)!.memoryOffset;
+    const offsetOf = (t: tf.TensorInfo): number => wasm.dataIdMap.get(t.dataId).memoryOffset;
     (format === 'float16' ? simd.roundFloat16 : simd.roundBfloat16)(offsetOf(x), offsetOf(out), size);
     return out;
   }
@@ -79,7 +79,7 @@ const tensorflowKernel: tf.KernelFunc = ({ inputs, attrs }) => {
   const format = formatOf(attrs);
   return tf.tidy(() => {
     // The engine passes the caller's Tensors as inputs; wrap a bare TensorInfo just in case.
-    const xt = x instanceof tf.Tensor ? x : tf.engine().makeTensorFromTensorInfo(x);
+    const xt: tf.Tensor = x instanceof tf.Tensor ? (x as tf.Tensor) : tf.engine().makeTensorFromTensorInfo(x);
     return quantizeWithOps(xt, format);
   });
 };
@@ -112,7 +112,7 @@ function hasKernel(): boolean {
 
 function forward(x: tf.Tensor, format: QuantizeFormat): tf.Tensor {
   if (!hasKernel()) return quantizeWithOps(x, format);
-  return tf.engine().runKernel(QUANTIZE_KERNEL, { x }, { format }) as tf.Tensor;
+  return tf.engine().runKernel<tf.Tensor>(QUANTIZE_KERNEL, { x }, { format });
 }
 
 /*
@@ -132,7 +132,7 @@ function opFor(format: QuantizeFormat): (x: tf.Tensor) => tf.Tensor {
     op = tf.customGrad((...args: unknown[]) => ({
       value: forward(args[0] as tf.Tensor, format),
       gradFunc: (dy: tf.Tensor) => forward(dy, format),
-    })) as (x: tf.Tensor) => tf.Tensor;
+    }));
     ops[format] = op;
   }
   return op;

@@ -16,17 +16,17 @@
  * Node 20 has no Math.f16round, hence the hand-written float16 rule.
  */
 
-const SIGN = 0x80000000;
-const ABS = 0x7fffffff;
-const EXP_ALL = 0x7f800000; // +Infinity
-const QUIET = 0x00400000;
+export const SIGN = 0x80000000;
+export const ABS = 0x7fffffff;
+export const EXP_ALL = 0x7f800000; // +Infinity
+export const QUIET = 0x00400000;
 /** |x| >= this (65520 = 0x477ff000) rounds to Infinity in float16. */
-const F16_OVERFLOW = 0x477ff000;
+export const F16_OVERFLOW = 0x477ff000;
 /** 2^-14, the smallest normal float16. */
-const F16_MIN_NORMAL = 0x38800000;
+export const F16_MIN_NORMAL = 0x38800000;
 /** Keeps the sign, exponent and the top 10 mantissa bits. */
-const F16_KEEP = 0xffffe000;
-const BF16_KEEP = 0xffff0000;
+export const F16_KEEP = 0xffffe000;
+export const BF16_KEEP = 0xffff0000;
 
 function u32View(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -108,12 +108,12 @@ const scratchU = new Uint32Array(scratchF.buffer);
 export function roundScalarToFloat16(x: number): number {
   scratchF[0] = x;
   f16Loop(scratchU, scratchF, scratchU, scratchF);
-  return scratchF[0]!;
+  return scratchF[0];
 }
 
 /** Scalar version of {@link roundToBfloat16}; `x` is first rounded to float32. */
 export function roundScalarToBfloat16(x: number): number {
   scratchF[0] = x;
   bf16Loop(scratchU, scratchU);
-  return scratchF[0]!;
+  return scratchF[0];
 }

@@ -24,7 +24,7 @@ describe('csvExporter', () => {
     const text = render();
     expect(text).not.toContain('\r');
     expect(text.endsWith('\n')).toBe(true);
-    const parsed = parse(text) as string[][];
+    const parsed: string[][] = parse(text);
     expect(parsed[0]).toEqual(COLUMNS.map((c) => c.name));
     expect(parsed).toHaveLength(1 + 7);
     for (const row of parsed) expect(row).toHaveLength(COLUMNS.length);

@@ -15,7 +15,7 @@ function onHeap(values: Float32Array | number): { offset: number; read(): Float3
   const info = backend.makeOutput([length], 'float32');
   if (typeof values !== 'number') (backend.typedArrayFromHeap(info) as Float32Array).set(values);
   return {
-    offset: backend.dataIdMap.get(info.dataId)!.memoryOffset,
+    offset: backend.dataIdMap.get(info.dataId).memoryOffset,
     read: () => (backend.typedArrayFromHeap(info) as Float32Array).slice(),
     free: () => backend.disposeData(info.dataId),
   };

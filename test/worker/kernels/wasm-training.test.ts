@@ -52,7 +52,7 @@ async function compare<C>(cases: C[], f: (c: C) => tf.Tensor | tf.Tensor[]): Pro
     try {
       got = await on('wasm', () => f(c));
     } catch (err) {
-      throw new Error(`wasm failed for case ${describe()}: ${String(err)}`);
+      throw new Error(`wasm failed for case ${describe()}: ${String(err)}`, { cause: err });
     }
     for (let i = 0; i < ref.length; i++) {
       const e = relErr(got[i]!, ref[i]!);
@@ -91,18 +91,18 @@ describe('registration', () => {
     const x = tf.zeros([1, 4, 4, 2]);
     const dy = tf.zeros([1, 4, 4, 3]);
     expect(() =>
-      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+      tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, {
         strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3],
       }),
     ).toThrow(/NHWC/);
     const filter = tf.zeros([3, 3, 2, 3]);
     expect(() =>
-      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, {
+      tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter }, {
         strides: 1, pad: 'same', dataFormat: 'NCHW', inputShape: [1, 4, 4, 2],
       }),
     ).toThrow(/NHWC/);
     expect(() =>
-      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, {
+      tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy, filter }, {
         strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: [2, 2], inputShape: [1, 4, 4, 2],
       }),
     ).toThrow(/dilations/);
@@ -159,7 +159,7 @@ function convCases(count: number): ConvCase[] {
       continue;
     }
     if (info.outHeight < 1 || info.outWidth < 1) continue;
-    const dy = info.outShape as Shape4;
+    const dy = info.outShape;
     cases.push({ x, f, dy, strides, pad, rounding, dx: data(x), df: data(f), ddy: data(dy) });
   }
   return cases;
@@ -174,9 +174,9 @@ describe('Conv2DBackpropFilter', () => {
     const dy: Shape4 = [3, 100, 100, 1];
     cases.push({ x, f, dy, strides: [1, 1], pad: 'same', rounding: undefined, dx: data(x), df: data(f), ddy: data(dy) });
     await compare(cases, (c) =>
-      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(c.dx, c.x), dy: tf.tensor(c.ddy, c.dy) }, {
+      tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x: tf.tensor(c.dx, c.x), dy: tf.tensor(c.ddy, c.dy) }, {
         strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: c.rounding, filterShape: c.f,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      } as unknown as tf.NamedAttrMap),
     );
   });
 });
@@ -184,9 +184,9 @@ describe('Conv2DBackpropFilter', () => {
 describe('Conv2DBackpropInput', () => {
   it('matches cpu on random shapes, strides and paddings', async () => {
     await compare(convCases(60), (c) =>
-      tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(c.ddy, c.dy), filter: tf.tensor(c.df, c.f) }, {
+      tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy: tf.tensor(c.ddy, c.dy), filter: tf.tensor(c.df, c.f) }, {
         strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: c.rounding, inputShape: c.x,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      } as unknown as tf.NamedAttrMap),
     );
   });
 });
@@ -217,9 +217,9 @@ describe('MaxPoolGrad', () => {
       const dy = tf.tensor(c.ddy, outShape);
       // `output` is unused by both implementations; not calling the forward maxPool here because
       // stock wasm MaxPool corrupts the heap for numeric pads with non-square filters/strides.
-      return tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: dy }, {
+      return tf.engine().runKernel<tf.Tensor>('MaxPoolGrad', { dy, input: x, output: dy }, {
         filterSize: c.size, strides: c.strides, pad: c.pad, dimRoundingMode: c.rounding,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      } as unknown as tf.NamedAttrMap);
     });
   });
 });
@@ -232,7 +232,7 @@ describe('end-to-end gradients', () => {
   const loss = (x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor): tf.Scalar => {
     const h = tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same'), b1));
     const p = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
-    const y = tf.matMul(tf.reshape(p, [3, -1]), w2 as tf.Tensor2D);
+    const y = tf.matMul(tf.reshape(p, [3, -1]), w2);
     return tf.mean(tf.square(y));
   };
   const step = (): tf.Tensor[] =>
@@ -264,7 +264,7 @@ describe('end-to-end gradients', () => {
     const before = wasmBackend().numDataIds();
     for (let i = 0; i < 2; i++) {
       tf.tidy(() => {
-        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, 4] });
+        tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, 4] });
       });
     }
     expect(wasmBackend().numDataIds()).toBe(before);

@@ -1,16 +1,21 @@
 /**
  * The three renderings of one diff, against golden files (hyperfine keeps one golden file per export format). To
- * refresh after a deliberate change: MPX_UPDATE_GOLDEN=1 npx vitest run test/results/diff-render.test.ts, then review.
+ * refresh after a deliberate change: MPX_UPDATE_GOLDEN=1 npx vitest run test/results/diff/render.test.ts, then review.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderDiffTerminal } from '../../src/cli/render-diff.js';
-import { diffResults, parseFailOn, parseResultsCsv } from '../../src/results/diff.js';
-import { renderDiffJson } from '../../src/results/export/json.js';
-import { MARKDOWN_MAX_TABLE_LINES, renderDiffMarkdown } from '../../src/results/export/markdown.js';
+import { parseFailOn } from '../../../src/cli/diff-flags.js';
+import { diffResults } from '../../../src/results/diff/compare.js';
+import { renderDiffJson } from '../../../src/results/diff/json.js';
+import { MARKDOWN_MAX_TABLE_LINES, renderDiffMarkdown } from '../../../src/results/diff/markdown.js';
+import { renderDiffTerminal } from '../../../src/results/diff/terminal.js';
+import { parseRunMetadata } from '../../../src/results/metadata.js';
+import { parseResultsCsv } from '../../../src/results/table.js';
 
 const HEADER = 'cell,cell_id,model,batch_size,micro_batch_size,policy,accumulation_steps,backend,status,reason,step_ms,step_ms_spread,final_loss,eval_accuracy,peak_bytes,rss_peak_bytes';
-const meta = (cpu: string, commit: string, dirty: boolean) => ({
+const meta = (cpu: string, commit: string, dirty: boolean) =>
+  parseRunMetadata(
+    JSON.stringify({
   mpxVersion: '0.1.0',
   nodeVersion: 'v20.20.2',
   tfjsVersions: { '@tensorflow/tfjs-core': '4.22.0' },
@@ -20,7 +25,8 @@ const meta = (cpu: string, commit: string, dirty: boolean) => ({
   os: 'linux 6.8.0 x64',
   git: { commit, dirty },
   date: '2026-01-01T00:00:00.000Z',
-});
+    }),
+  );
 const base = parseResultsCsv(
   `${HEADER}
 0,aaaa,mlp,16,16,float32,1,wasm,ok,,10,1,0.5,0.75,18743456,200000000
@@ -53,7 +59,7 @@ const result = diffResults([base, otherBase], [head, other, added], {
 });
 
 function golden(file: string, text: string): void {
-  const path = new URL(`../fixtures/results/diff/${file}`, import.meta.url);
+  const path = new URL(`../../fixtures/results/diff/${file}`, import.meta.url);
   if (process.env.MPX_UPDATE_GOLDEN) writeFileSync(path, text);
   expect(text).toBe(readFileSync(path, 'utf8'));
 }

@@ -1,8 +1,13 @@
 /** `mpx diff`'s default output: aligned plain-text tables for a terminal or a CI log (no colour, no control codes). */
-import { type DiffResult, formatChange, formatNoiseBand, isRowChanged, type MetricDiff, plural, type RowDiff, shownChanges, type TableDiff } from '../results/diff.js';
-import type { DiffRenderOptions } from '../results/export/markdown.js';
+import { type DiffResult, isRowChanged, type MetricDiff, type RowDiff, shownChanges, type TableDiff } from './compare.js';
+import { formatChange, formatNoiseBand, plural } from './format.js';
 
-export function renderDiffTerminal(result: DiffResult, options: DiffRenderOptions = {}): string {
+export interface TerminalDiffOptions {
+  /** Also list unchanged metrics of compared cells. @default false */
+  showAll?: boolean;
+}
+
+export function renderDiffTerminal(result: DiffResult, options: TerminalDiffOptions = {}): string {
   const out: string[] = [`mpx diff: ${result.base} → ${result.head}`, ''];
   const failing = new Map(result.failures.map((f) => [`${f.table}\u0000${f.cell}\u0000${f.metric}`, f.rule]));
   for (const table of result.tables) out.push(...renderTable(table, failing, options), '');
@@ -20,7 +25,7 @@ export function renderDiffTerminal(result: DiffResult, options: DiffRenderOption
   return `${out.join('\n')}\n`;
 }
 
-function renderTable(table: TableDiff, failing: ReadonlyMap<string, string>, options: DiffRenderOptions): string[] {
+function renderTable(table: TableDiff, failing: ReadonlyMap<string, string>, options: TerminalDiffOptions): string[] {
   const side = (s: TableDiff['base']) => (s === null ? '' : `${s.source}${s.commit ? ` (${s.commit.slice(0, 7)}${s.isDirty ? ', dirty' : ''})` : ''}`);
   if (table.status === 'added') return [`${table.name}: new, ${plural(table.added.length, 'cell')} in ${side(table.head)}`];
   if (table.status === 'removed') return [`${table.name}: removed (${plural(table.removed.length, 'cell')} in ${side(table.base)})`];

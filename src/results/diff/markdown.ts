@@ -2,19 +2,10 @@
  * `mpx diff --format markdown`: a diff for a pull-request comment (GitHub-flavoured Markdown). Returns the text;
  * never writes (hyperfine `src/export/markdown.rs`: exporters return bytes).
  */
-import {
-  type DiffResult,
-  type MetricDiff,
-  type RowDiff,
-  type TableDiff,
-  formatChange,
-  formatNoiseBand,
-  isRowChanged,
-  plural,
-  shownChanges,
-} from '../diff.js';
+import { type DiffResult, isRowChanged, type MetricDiff, type RowDiff, shownChanges, type TableDiff } from './compare.js';
+import { formatChange, formatNoiseBand, plural } from './format.js';
 
-export interface DiffRenderOptions {
+export interface MarkdownDiffOptions {
   /** Also list unchanged metrics of compared cells. @default false */
   showAll?: boolean;
 }
@@ -25,7 +16,7 @@ export interface DiffRenderOptions {
  */
 export const MARKDOWN_MAX_TABLE_LINES = 150;
 
-export function renderDiffMarkdown(result: DiffResult, options: DiffRenderOptions = {}): string {
+export function renderDiffMarkdown(result: DiffResult, options: MarkdownDiffOptions = {}): string {
   const out: string[] = [];
   out.push(`### mpx diff: \`${result.base}\` → \`${result.head}\``, '');
   out.push(summaryLine(result), '');
@@ -63,7 +54,7 @@ function summaryLine(result: DiffResult): string {
   return `${verdict} ${parts.join(' · ')}`;
 }
 
-function renderTable(table: TableDiff, failing: ReadonlySet<string>, options: DiffRenderOptions): string[] {
+function renderTable(table: TableDiff, failing: ReadonlySet<string>, options: MarkdownDiffOptions): string[] {
   const out: string[] = [];
   const source = (side: TableDiff['base']) =>
     side === null ? '' : `\`${side.source}\`${side.commit ? ` (${side.commit.slice(0, 7)}${side.isDirty ? ', dirty' : ''})` : ''}`;

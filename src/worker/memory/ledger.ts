@@ -9,33 +9,9 @@
  * the policy's memory model: activations of 16-bit layers at 2 bytes per element, plus the 16-bit working copies
  * of weights and inputs that Keras keeps from a layer's forward to its backward (virtual: no tfjs buffer exists).
  */
-import { tf } from './tfjs.js';
-
-export const MEMORY_ROLES = ['parameters', 'gradients', 'optimizer', 'accumulators', 'activations', 'other'] as const;
-export type MemoryRole = (typeof MEMORY_ROLES)[number];
-export type RoleBytes = Record<MemoryRole, number>;
-
-/** What a new buffer is, decided by who allocates it (the training loop sets it around each phase). */
-export interface AllocationContext {
-  role: MemoryRole;
-  /** Keras would hold this tensor in 16 bits under the run's policy (activations of a 16-bit layer). */
-  halfPrecision: boolean;
-  /** Layer index for forward/backward buffers (the loss is layers.length); null elsewhere. */
-  layer: number | null;
-}
-
-export interface MemoryReport {
-  /** Live bytes when the window opened: the state kept between updates. */
-  restingBytes: number;
-  peakBytes: number;
-  /** Bytes per role at the moment of `peakBytes`. */
-  peakByRole: RoleBytes;
-  /** The largest activation bytes at any moment of the window (activations and activation gradients). */
-  activationsPeakBytes: number;
-  /** Peak of the policy's memory model (equals peakBytes for float32). */
-  peakModeledBytes: number;
-  activationsPeakModeledBytes: number;
-}
+import { tf } from '../tfjs.js';
+import { replay, type AllocationContext, type BufferRecord, type LogEvent, type MemoryReport, type MemoryRole } from './replay.js';
+import { installTapeHook } from './tape-hook.js';
 
 interface DataStorageLike {
   set(dataId: object, value: unknown): void;
@@ -54,30 +30,11 @@ export class MemoryBudgetExceeded extends Error {
     readonly reachedBytes: number,
     readonly limitBytes: number,
   ) {
-    super(`the policy's modelled memory reached ${reachedBytes} bytes, above the memory budget of ${limitBytes} bytes`);
+    super(`the policy's modeled memory reached ${reachedBytes} bytes, above the memory budget of ${limitBytes} bytes`);
   }
 }
 
-/** One buffer (or virtual 16-bit copy) seen during a window. */
-interface BufferRecord {
-  bytes: number;
-  /** Role from the first event on; a retroactive retag (gradients) rewrites it. */
-  role: MemoryRole;
-  halfPrecision: boolean;
-  /** Virtual records exist only in the model: they have modelled bytes and no measured bytes. */
-  isVirtual: boolean;
-  /** Role during replay. */
-  replayRole: MemoryRole;
-  /** What this record added to the online lower bound of modelled bytes. */
-  lowerBound: number;
-}
-
-type LogEvent =
-  | { kind: 'alloc'; record: BufferRecord }
-  | { kind: 'free'; record: BufferRecord }
-  | { kind: 'retag'; record: BufferRecord; role: MemoryRole };
-
-const DEFAULT_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null };
+export const DEFAULT_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null };
 
 /** The ledger counting each backend storage: the storage is wrapped once, the ledger can be swapped. */
 const ledgerOfStorage = new WeakMap<DataStorageLike, TensorLedger>();
@@ -219,7 +176,7 @@ export class TensorLedger {
     return replay(window.initial, window.log, window.restingBytes);
   }
 
-  /** Throws MemoryBudgetExceeded if the policy's modelled memory of the last window passed the budget. */
+  /** Throws MemoryBudgetExceeded if the policy's modeled memory of the last window passed the budget. */
   checkBudget(report: MemoryReport): void {
     if (this.limitBytes !== null && report.peakModeledBytes > this.limitBytes) {
       throw new MemoryBudgetExceeded(report.peakModeledBytes, this.limitBytes);
@@ -257,7 +214,7 @@ export class TensorLedger {
   }
 
   /**
-   * Stops a run as soon as even a lower bound of its modelled memory is over the budget (weight gradients still
+   * Stops a run as soon as even a lower bound of its modeled memory is over the budget (weight gradients still
    * count at 2 bytes then), so a far-too-large cell does not first take the machine's memory. Throwing from inside
    * a kernel's allocation is safe here: the run is abandoned and its process exits.
    */
@@ -269,106 +226,6 @@ export class TensorLedger {
       throw new MemoryBudgetExceeded(Math.round(window.lowerBoundModeled), this.limitBytes);
     }
   }
-}
-
-function modeledBytes(record: BufferRecord, role: MemoryRole): number {
-  if (record.isVirtual) return record.bytes;
-  return role === 'activations' && record.halfPrecision ? record.bytes / 2 : record.bytes;
-}
-
-function emptyRoles(): RoleBytes {
-  return { parameters: 0, gradients: 0, optimizer: 0, accumulators: 0, activations: 0, other: 0 };
-}
-
-/** Replays a window's log in order: measured and modelled totals, their peaks, and the roles at the peak. */
-function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: number): MemoryReport {
-  const measured = emptyRoles();
-  const modeled = emptyRoles();
-  const apply = (record: BufferRecord, role: MemoryRole, sign: 1 | -1) => {
-    if (!record.isVirtual) measured[role] += sign * record.bytes;
-    modeled[role] += sign * modeledBytes(record, role);
-  };
-  // Buffers alive when the window opened start in their (possibly retroactively corrected) role.
-  for (const record of initial) {
-    record.replayRole = record.role;
-    apply(record, record.role, 1);
-  }
-  const sum = (bytes: RoleBytes) => MEMORY_ROLES.reduce((total, role) => total + bytes[role], 0);
-  let peakBytes = sum(measured);
-  let peakByRole = { ...measured };
-  let peakModeledBytes = sum(modeled);
-  let activationsPeakBytes = measured.activations;
-  let activationsPeakModeledBytes = modeled.activations;
-  for (const event of log) {
-    const { record } = event;
-    if (event.kind === 'alloc') {
-      record.replayRole = record.role;
-      apply(record, record.role, 1);
-    } else if (event.kind === 'free') {
-      apply(record, record.replayRole, -1);
-    } else {
-      apply(record, record.replayRole, -1);
-      record.replayRole = event.role;
-      apply(record, event.role, 1);
-    }
-    const total = sum(measured);
-    if (total > peakBytes) {
-      peakBytes = total;
-      peakByRole = { ...measured };
-    }
-    peakModeledBytes = Math.max(peakModeledBytes, sum(modeled));
-    activationsPeakBytes = Math.max(activationsPeakBytes, measured.activations);
-    activationsPeakModeledBytes = Math.max(activationsPeakModeledBytes, modeled.activations);
-  }
-  return {
-    restingBytes,
-    peakBytes,
-    peakByRole,
-    activationsPeakBytes,
-    peakModeledBytes: Math.round(peakModeledBytes),
-    activationsPeakModeledBytes: Math.round(activationsPeakModeledBytes),
-  };
-}
-
-/**
- * tfjs runs a recorded op's gradient long after the op, from its tape node. Wrapping each node's gradient function
- * makes the buffers of the backward pass inherit the context (layer, 16-bit or not) of the forward op they belong to.
- */
-let tapeLedger: TensorLedger | null = null;
-function installTapeHook(ledger: TensorLedger): void {
-  const engine = tf.engine() as unknown as {
-    addTapeNode: (...args: unknown[]) => void;
-    state: { activeTape: Array<{ gradient?: (dys: tf.Tensor[]) => Record<string, () => tf.Tensor> }> | null };
-    mpxTapeHook?: boolean;
-  };
-  tapeLedger = ledger;
-  if (engine.mpxTapeHook) return;
-  engine.mpxTapeHook = true;
-  const original = engine.addTapeNode.bind(engine);
-  engine.addTapeNode = (...args: unknown[]) => {
-    original(...args);
-    const ledgerNow = tapeLedger;
-    const tape = engine.state.activeTape;
-    const node = tape?.[tape.length - 1];
-    if (!ledgerNow?.isMeasuring || !node?.gradient) return;
-    const forwardContext = ledgerNow.context;
-    const gradient = node.gradient;
-    const inContext = <T>(fn: () => T): T => {
-      const previous = ledgerNow.context;
-      ledgerNow.enterBackward(forwardContext);
-      try {
-        return fn();
-      } finally {
-        ledgerNow.context = previous;
-      }
-    };
-    node.gradient = (dys) => {
-      const thunks = inContext(() => gradient(dys));
-      const wrapped: Record<string, () => tf.Tensor> = {};
-      for (const [name, thunk] of Object.entries(thunks)) wrapped[name] = () => inContext(thunk);
-      return wrapped;
-    };
-  };
 }
 
 function findStorage(backend: tf.KernelBackend): DataStorageLike {
@@ -387,26 +244,3 @@ function bufferBytes(info: BufferInfo): number {
   }
   return 0;
 }
-
-/**
- * A real allocation failure: TensorFlow's "OOM when allocating tensor" / ResourceExhaustedError (GPU or host), the
- * wasm heap failing to grow past its 4 GiB limit, or a JS typed array that cannot be allocated.
- */
-export function isOutOfMemoryError(message: string): boolean {
-  return /OOM when allocating|ResourceExhausted|out of memory|Cannot enlarge memory|Aborted\(OOM\)|Array buffer allocation failed|Maximum memory size exceeded/i.test(
-    message,
-  );
-}
-
-/** Peak resident set size of this process so far (getrusage maxrss, reported in KiB on Linux). */
-export function readRssPeakBytes(): number {
-  return process.resourceUsage().maxRSS * 1024;
-}
-
-/** Size of the wasm linear memory: it only grows, so it is the heap's high-water mark. null off wasm. */
-export function readWasmHeapBytes(backend: tf.KernelBackend = tf.backend()): number | null {
-  const wasm = (backend as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
-  return wasm?.HEAPU8 ? wasm.HEAPU8.buffer.byteLength : null;
-}
-
-export { DEFAULT_CONTEXT };

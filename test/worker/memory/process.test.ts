@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isOutOfMemoryError } from '../../src/worker/measure.js';
+import { isOutOfMemoryError } from '../../../src/worker/memory/process.js';
 
 describe('isOutOfMemoryError', () => {
   it('recognises allocation failures of TensorFlow, the wasm heap and V8', () => {

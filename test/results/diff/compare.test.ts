@@ -1,89 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateCells } from '../../src/results/aggregate.js';
-import { COLUMNS } from '../../src/results/columns.js';
-import {
-  DEFAULT_TOLERANCES,
-  type DiffOptions,
-  diffResults,
-  exceeds,
-  formatChange,
-  formatNoiseBand,
-  isRowChanged,
-  metricColumns,
-  parseFailOn,
-  parseResultsCsv,
-  parseTolerance,
-  type ResultTable,
-  toleranceKindOf,
-} from '../../src/results/diff.js';
-import { csvExporter } from '../../src/results/export/csv.js';
-import { plan, records } from './fixture.js';
-import { mpxErrorOf } from '../helpers/mpx-error.js';
+import { parseFailOn } from '../../../src/cli/diff-flags.js';
+import { type DiffOptions, diffResults, exceeds, isRowChanged } from '../../../src/results/diff/compare.js';
+import { formatChange, formatNoiseBand } from '../../../src/results/diff/format.js';
+import { parseRunMetadata } from '../../../src/results/metadata.js';
+import { parseResultsCsv, type ResultTable } from '../../../src/results/table.js';
 
 const HEADER = 'cell,cell_id,model,batch_size,micro_batch_size,policy,accumulation_steps,status,reason,step_ms,step_ms_spread,final_loss,final_loss_spread,eval_accuracy,peak_bytes,rss_peak_bytes';
 
 /** A CSV with the header above; each row gives the values after the axes. */
-function table(name: string, rows: string[], metadata: Record<string, unknown> | null = null, header = HEADER): ResultTable {
-  return parseResultsCsv(`${header}\n${rows.join('\n')}\n`, name, `${name}.csv`, metadata);
+function table(name: string, rows: string[], metadata: object | null = null, header = HEADER): ResultTable {
+  return parseResultsCsv(`${header}\n${rows.join('\n')}\n`, name, `${name}.csv`, metadata === null ? null : parseRunMetadata(JSON.stringify(metadata)));
 }
 
 const OPTIONS: DiffOptions = { baseLabel: 'base', headLabel: 'head' };
-
 
 const BASE_ROWS = [
   '0,aaaa,mlp,16,16,float32,1,ok,,10,,0.5,,0.75,1000,200000000',
   '1,bbbb,mlp,16,16,mixed_float16,1,ok,,20,4,0.51,,0.75,1000,200000000',
   '2,cccc,cnn,16,16,float32,1,ok,,30,,0.6,,0.7,5000,210000000',
 ];
-
-describe('columns that diff compares', () => {
-  it('are the measured and modelled columns of columns.ts, without their spreads', () => {
-    const names = metricColumns().map((c) => c.name);
-    for (const name of ['step_ms', 'samples_per_s', 'final_loss', 'eval_accuracy', 'peak_bytes', 'resting_bytes', 'rss_peak_bytes']) {
-      expect(names).toContain(name);
-    }
-    expect(names).not.toContain('step_ms_spread');
-    expect(names).not.toContain('final_loss_spread');
-    expect(names).not.toContain('model');
-    expect(names).not.toContain('status');
-    // every measured/modelled column not ending in _spread is a metric: a column added to columns.ts diffs by itself
-    const expected = COLUMNS.filter((c) => (c.kind === 'measured' || c.kind === 'modelled') && !c.name.endsWith('_spread')).map((c) => c.name);
-    expect(names).toEqual(expected);
-  });
-
-  it('get a tolerance kind from their unit (and rss/wasm/gpu bytes are process memory)', () => {
-    const kind = (name: string) => toleranceKindOf(COLUMNS.find((c) => c.name === name)!);
-    expect(kind('step_ms')).toBe('timing');
-    expect(kind('samples_per_s')).toBe('timing');
-    expect(kind('peak_bytes')).toBe('bytes');
-    expect(kind('resting_bytes')).toBe('bytes');
-    expect(kind('rss_peak_bytes')).toBe('process-memory');
-    expect(kind('wasm_heap_bytes')).toBe('process-memory');
-    expect(kind('skipped_steps')).toBe('count');
-    expect(kind('final_loss')).toBe('value');
-    expect(kind('eval_accuracy')).toBe('value');
-    expect(toleranceKindOf({ name: 'gpu_peak_bytes', unit: 'bytes' })).toBe('process-memory');
-    expect(toleranceKindOf({ name: 'new_rate', unit: 'tokens/s' })).toBe('timing');
-    expect(DEFAULT_TOLERANCES.bytes).toEqual({ relative: 0, absolute: 0 });
-    expect(DEFAULT_TOLERANCES.count).toEqual({ relative: 0, absolute: 0 });
-  });
-});
-
-describe('parseResultsCsv', () => {
-  it('parses a CSV written by the csv exporter', () => {
-    const text = csvExporter.render(aggregateCells(plan, records), COLUMNS);
-    const t = parseResultsCsv(text, 'golden', 'results/golden.csv');
-    expect(t.header).toEqual(COLUMNS.map((c) => c.name));
-    expect(t.rows).toHaveLength(7);
-    expect(t.rows[0]).toMatchObject({ model: 'mlp', batch_size: '64', policy: 'float32' });
-  });
-
-  it('rejects a file that is not a results CSV, naming it', () => {
-    expect(mpxErrorOf(() => parseResultsCsv('a,b\n1,2\n', 'x', 'out/x.csv')).message).toMatch(/out\/x\.csv is not an mpx results CSV/);
-    expect(mpxErrorOf(() => parseResultsCsv('model,batch_size\n"mlp,16\n', 'x', 'out/x.csv')).message).toMatch(/out\/x\.csv is not a valid CSV/);
-    expect(mpxErrorOf(() => parseResultsCsv('', 'x', 'e.csv')).code).toBe('RESULTS_IO');
-  });
-});
 
 describe('diffResults: matching', () => {
   it('identical tables: every metric unchanged, nothing added or removed', () => {
@@ -195,32 +130,7 @@ describe('diffResults: noise', () => {
   });
 });
 
-describe('--fail-on', () => {
-  it('parses signed relative and absolute thresholds, and aliases', () => {
-    expect(parseFailOn('peak_bytes:+5%')).toEqual({ metric: 'peak_bytes', direction: 'up', threshold: { relative: 0.05 }, text: 'peak_bytes:+5%' });
-    expect(parseFailOn('samples_per_second:-10%')).toMatchObject({ metric: 'samples_per_s', direction: 'down', threshold: { relative: 0.1 } });
-    expect(parseFailOn('peakBytes:+1000')).toMatchObject({ metric: 'peak_bytes', direction: 'up', threshold: { absolute: 1000 } });
-    expect(parseFailOn('final_loss:0.01')).toMatchObject({ direction: 'any', threshold: { absolute: 0.01 } });
-    expect(parseFailOn('final_loss:1e-3')).toMatchObject({ threshold: { absolute: 0.001 } });
-  });
-
-  it.each([
-    ['peak_bytes', /expected <metric>:<threshold>/],
-    ['peak_bytes:+5 %', /expected <metric>:<threshold>/],
-    ['peak_bytes:lots', /expected <metric>:<threshold>/],
-    [':+5%', /expected <metric>:<threshold>/],
-    ['peak_byte:+5%', /"peak_byte" is not a metric/],
-    ['status:+5%', /"status" is not a metric/],
-  ])('rejects %s', (text, pattern) => {
-    const error = mpxErrorOf(() => parseFailOn(text));
-    expect(error.code).toBe('USAGE');
-    expect(error.message).toMatch(pattern);
-  });
-
-  it('suggests the closest metric', () => {
-    expect(mpxErrorOf(() => parseFailOn('peak_byte:+5%')).hint).toBe('did you mean "peak_bytes"?');
-  });
-
+describe('--fail-on thresholds', () => {
   it('fails only for real changes beyond the threshold in its direction', () => {
     const head = [
       BASE_ROWS[0]!.replace(',1000,', ',1060,'), // peak +6%
@@ -250,20 +160,6 @@ describe('--fail-on', () => {
     expect(exceeds({ base: Number.NaN, head: 0.5, delta: null }, rule)).toBe(false);
     expect(exceeds({ base: 0, head: 1, delta: 1 }, { direction: 'up', threshold: { relative: 0.05 } })).toBe(true);
     expect(exceeds({ base: 100, head: 105, delta: 5 }, { direction: 'up', threshold: { relative: 0.05 } })).toBe(false);
-  });
-});
-
-describe('--tolerance', () => {
-  it('parses kinds and metrics', () => {
-    expect(parseTolerance('timing=25%')).toEqual(['timing', { relative: 0.25, absolute: 0 }]);
-    expect(parseTolerance('final_loss=1e-4')).toEqual(['final_loss', { relative: 0, absolute: 0.0001 }]);
-    expect(parseTolerance('samples_per_second=5%')[0]).toBe('samples_per_s');
-  });
-
-  it('rejects signs, unknown names and a missing amount', () => {
-    expect(mpxErrorOf(() => parseTolerance('timing=+25%')).message).toMatch(/expected <metric or kind>=<amount>/);
-    expect(mpxErrorOf(() => parseTolerance('timming=25%')).hint).toBe('did you mean "timing"?');
-    expect(mpxErrorOf(() => parseTolerance('timing')).code).toBe('USAGE');
   });
 });
 

@@ -1,0 +1,109 @@
+/**
+ * The memory report of one measurement window, from its event log: the log holds every allocation, free and role
+ * change of one training update, in order; replaying it gives the measured peak and its breakdown by role, and the
+ * peak of the policy's memory model (16-bit activations at 2 bytes, plus virtual 16-bit working copies).
+ */
+export const MEMORY_ROLES = ['parameters', 'gradients', 'optimizer', 'accumulators', 'activations', 'other'] as const;
+export type MemoryRole = (typeof MEMORY_ROLES)[number];
+export type RoleBytes = Record<MemoryRole, number>;
+
+/** What a new buffer is, decided by who allocates it (the training loop sets it around each phase). */
+export interface AllocationContext {
+  role: MemoryRole;
+  /** Keras would hold this tensor in 16 bits under the run's policy (activations of a 16-bit layer). */
+  halfPrecision: boolean;
+  /** Layer index for forward/backward buffers (the loss is layers.length); null elsewhere. */
+  layer: number | null;
+}
+
+export interface MemoryReport {
+  /** Live bytes when the window opened: the state kept between updates. */
+  restingBytes: number;
+  peakBytes: number;
+  /** Bytes per role at the moment of `peakBytes`. */
+  peakByRole: RoleBytes;
+  /** The largest activation bytes at any moment of the window (activations and activation gradients). */
+  activationsPeakBytes: number;
+  /** Peak of the policy's memory model (equals peakBytes for float32). */
+  peakModeledBytes: number;
+  activationsPeakModeledBytes: number;
+}
+
+/** One buffer (or virtual 16-bit copy) seen during a window. */
+export interface BufferRecord {
+  bytes: number;
+  /** Role from the first event on; a retroactive retag (gradients) rewrites it. */
+  role: MemoryRole;
+  halfPrecision: boolean;
+  /** Virtual records exist only in the model: they have modeled bytes and no measured bytes. */
+  isVirtual: boolean;
+  /** Role during replay. */
+  replayRole: MemoryRole;
+  /** What this record added to the online lower bound of modeled bytes. */
+  lowerBound: number;
+}
+
+export type LogEvent =
+  | { kind: 'alloc'; record: BufferRecord }
+  | { kind: 'free'; record: BufferRecord }
+  | { kind: 'retag'; record: BufferRecord; role: MemoryRole };
+
+
+function modeledBytes(record: BufferRecord, role: MemoryRole): number {
+  if (record.isVirtual) return record.bytes;
+  return role === 'activations' && record.halfPrecision ? record.bytes / 2 : record.bytes;
+}
+
+function emptyRoles(): RoleBytes {
+  return { parameters: 0, gradients: 0, optimizer: 0, accumulators: 0, activations: 0, other: 0 };
+}
+
+/** Replays a window's log in order: measured and modeled totals, their peaks, and the roles at the peak. */
+export function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: number): MemoryReport {
+  const measured = emptyRoles();
+  const modeled = emptyRoles();
+  const apply = (record: BufferRecord, role: MemoryRole, sign: 1 | -1) => {
+    if (!record.isVirtual) measured[role] += sign * record.bytes;
+    modeled[role] += sign * modeledBytes(record, role);
+  };
+  // Buffers alive when the window opened start in their (possibly retroactively corrected) role.
+  for (const record of initial) {
+    record.replayRole = record.role;
+    apply(record, record.role, 1);
+  }
+  const sum = (bytes: RoleBytes) => MEMORY_ROLES.reduce((total, role) => total + bytes[role], 0);
+  let peakBytes = sum(measured);
+  let peakByRole = { ...measured };
+  let peakModeledBytes = sum(modeled);
+  let activationsPeakBytes = measured.activations;
+  let activationsPeakModeledBytes = modeled.activations;
+  for (const event of log) {
+    const { record } = event;
+    if (event.kind === 'alloc') {
+      record.replayRole = record.role;
+      apply(record, record.role, 1);
+    } else if (event.kind === 'free') {
+      apply(record, record.replayRole, -1);
+    } else {
+      apply(record, record.replayRole, -1);
+      record.replayRole = event.role;
+      apply(record, event.role, 1);
+    }
+    const total = sum(measured);
+    if (total > peakBytes) {
+      peakBytes = total;
+      peakByRole = { ...measured };
+    }
+    peakModeledBytes = Math.max(peakModeledBytes, sum(modeled));
+    activationsPeakBytes = Math.max(activationsPeakBytes, measured.activations);
+    activationsPeakModeledBytes = Math.max(activationsPeakModeledBytes, modeled.activations);
+  }
+  return {
+    restingBytes,
+    peakBytes,
+    peakByRole,
+    activationsPeakBytes,
+    peakModeledBytes: Math.round(peakModeledBytes),
+    activationsPeakModeledBytes: Math.round(activationsPeakModeledBytes),
+  };
+}
