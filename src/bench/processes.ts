@@ -27,16 +27,6 @@ export interface PoolSpeedup {
   oneWorkerMs: number;
   twoWorkersMs: number;
   speedup: number;
-  oneWorkerCpuMs: number | null;
-  twoWorkersCpuMs: number | null;
-  failed: string[];
-}
-
-export interface PoolResults {
-  runs: number;
-  oneWorkerMs: number;
-  twoWorkersMs: number;
-  speedup: number;
   /**
    * CPU time (user + system) the workers used with 1 job, ms; null off Linux. Above `oneWorkerMs` means a worker
    * keeps more than one core busy at times (V8's background compilation and GC threads), which a second worker then
@@ -45,6 +35,10 @@ export interface PoolResults {
   oneWorkerCpuMs: number | null;
   twoWorkersCpuMs: number | null;
   failed: string[];
+}
+
+export interface PoolResults extends PoolSpeedup {
+  runs: number;
   /** Same fixed compute in 1 process, then in 2 at once: 2 × t1 / t2 (2 = two independent cores). */
   ceiling: number;
 }

@@ -9,6 +9,9 @@
  * of their overhead. The stock Transpose and Sqrt kernels are scalar loops too (up to 3 and 1.5 ns per element).
  * Measured by `npm run bench`.
  *
+ * One file over 400 lines on purpose: it is one assembled module (encoder, the loops' opcodes, instantiation), and
+ * its byte layout reads only when it is together.
+ *
  * The rounding loops are the exact rules of `src/worker/precision/round.ts` (bit for bit over all 2^32 float32
  * inputs), without per-lane branches: candidate results are computed and `v128.bitselect` keeps the right one per
  * lane. Elements past the last multiple of 4 are done in JS.

@@ -346,10 +346,6 @@ function makeSqrt(stock: KernelConfig): KernelFunc {
 }
 
 /**
- * Registers the training kernels above for backendName 'wasm'. Idempotent. Call after
- * `import '@tensorflow/tfjs-backend-wasm'`; works before or after `tf.setBackend('wasm')`.
- */
-/**
  * Identity shares its input's buffer, as the cpu backend and TensorFlow do; stock wasm copies it. tfjs saves every
  * tensor a gradient needs through clone() → Identity, so the copies cost time and, worse, showed up in measured
  * memory as a second copy of each saved activation that no real runtime holds.
@@ -360,6 +356,10 @@ const identityAlias: tf.KernelFunc = ({ inputs, backend }) => {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 };
 
+/**
+ * Registers the training kernels above for backendName 'wasm'. Idempotent. Call after
+ * `import '@tensorflow/tfjs-backend-wasm'`; works before or after `tf.setBackend('wasm')`.
+ */
 export function registerWasmTrainingKernels(): void {
   const current = tf.getKernel('BatchMatMul', 'wasm') as MarkedConfig | undefined;
   if (current === undefined) {
@@ -383,4 +383,9 @@ export function registerWasmTrainingKernels(): void {
     config[MARK] = stockMatMul;
     tf.registerKernel(config);
   }
+}
+
+/** Whether the kernel registered for `kernelName` on wasm is one of mpx's (tests check that theirs ran, not stock's). */
+export function isMpxWasmKernel(kernelName: string): boolean {
+  return (tf.getKernel(kernelName, 'wasm') as MarkedConfig | undefined)?.[MARK] !== undefined;
 }

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from '../../../src/worker/kernels/wasm-training.js';
+import { isMpxWasmKernel, registerWasmTrainingKernels } from '../../../src/worker/kernels/wasm-training.js';
 import { createRandom } from '../../../src/worker/random.js';
 
 type Shape4 = [number, number, number, number];
@@ -42,8 +42,33 @@ async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor[]): Pr
   return vals;
 }
 
-/** Runs each case on cpu and on patched wasm; returns the worst relative error. */
-async function compare<C>(cases: C[], f: (c: C) => tf.Tensor | tf.Tensor[]): Promise<number> {
+/**
+ * Counts the calls of the kernel registered for `kernelName` on wasm while `fn` runs, by registering a wrapper around
+ * it; the registration is restored afterwards. A comparison with cpu alone would also pass with the stock kernel.
+ */
+async function countCalls(kernelName: string, fn: () => Promise<unknown>): Promise<number> {
+  const registered = tf.getKernel(kernelName, 'wasm')!;
+  let calls = 0;
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ ...registered, kernelFunc: (args) => (calls++, registered.kernelFunc(args)) });
+  try {
+    await fn();
+  } finally {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(registered);
+  }
+  return calls;
+}
+
+/** Runs each case on cpu and on patched wasm; returns the worst relative error. Asserts mpx's `kernel` did the work. */
+async function compare<C>(cases: C[], f: (c: C) => tf.Tensor | tf.Tensor[], kernel?: string): Promise<number> {
+  if (kernel !== undefined) {
+    expect(isMpxWasmKernel(kernel), `${kernel} on wasm is mpx's`).toBe(true);
+    let worst = 0;
+    const calls = await countCalls(kernel, async () => (worst = await compare(cases, f)));
+    expect(calls, `calls of mpx's ${kernel}`).toBeGreaterThanOrEqual(cases.length);
+    return worst;
+  }
   let worst = 0;
   for (const c of cases) {
     const describe = (): string => JSON.stringify(c, (_k, v: unknown) => (v instanceof Float32Array ? undefined : v));
@@ -133,7 +158,7 @@ describe('BatchMatMul', () => {
       const b = tb ? [784, 512] : [128, 512];
       cases.push({ a, b, ta, tb, da: data(a), db: data(b) });
     }
-    await compare(cases, (c) => tf.matMul(tf.tensor(c.da, c.a), tf.tensor(c.db, c.b), c.ta, c.tb));
+    await compare(cases, (c) => tf.matMul(tf.tensor(c.da, c.a), tf.tensor(c.db, c.b), c.ta, c.tb), 'BatchMatMul');
   });
 });
 
@@ -177,6 +202,7 @@ describe('Conv2DBackpropFilter', () => {
       tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x: tf.tensor(c.dx, c.x), dy: tf.tensor(c.ddy, c.dy) }, {
         strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: c.rounding, filterShape: c.f,
       } as unknown as tf.NamedAttrMap),
+      'Conv2DBackpropFilter',
     );
   });
 });
@@ -187,6 +213,7 @@ describe('Conv2DBackpropInput', () => {
       tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput', { dy: tf.tensor(c.ddy, c.dy), filter: tf.tensor(c.df, c.f) }, {
         strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: c.rounding, inputShape: c.x,
       } as unknown as tf.NamedAttrMap),
+      'Conv2DBackpropInput',
     );
   });
 });
@@ -220,7 +247,7 @@ describe('MaxPoolGrad', () => {
       return tf.engine().runKernel<tf.Tensor>('MaxPoolGrad', { dy, input: x, output: dy }, {
         filterSize: c.size, strides: c.strides, pad: c.pad, dimRoundingMode: c.rounding,
       } as unknown as tf.NamedAttrMap);
-    });
+    }, 'MaxPoolGrad');
   });
 });
 
