@@ -56,7 +56,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--retries <n>', "restarts of a crashed run (overrides the specs' train.retries)", nonNegativeInteger('--retries'))
     .option(
       '--filter <key=value,...>',
-      'run only matching cells, e.g. policy=mixed_float16,model=cnn; keys: model, batchSize, microBatchSize, policy, accumulationSteps, cellId (snake_case too); "key=a|b" (quoted) or a repeated key = either (repeatable)',
+      'run only matching cells, e.g. policy=mixed_float16,model=cnn; keys: model, batchSize, microBatchSize, policy, accumulationSteps, backend, cellId (snake_case too); "key=a|b" (quoted) or a repeated key = either (repeatable)',
       collect,
       [] as string[],
     )

@@ -13,7 +13,7 @@ import { FINISHED_STATUSES, type StoredRecord } from '../runner/protocol.js';
 import { didYouMean } from '../util/did-you-mean.js';
 
 /** Keys `--filter` accepts, as `mpx plan --json` names them; snake_case (the CSV's column names) works too. */
-export const FILTER_KEYS = ['model', 'batchSize', 'microBatchSize', 'policy', 'accumulationSteps', 'cellId'] as const;
+export const FILTER_KEYS = ['model', 'batchSize', 'microBatchSize', 'policy', 'accumulationSteps', 'backend', 'cellId'] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 
 const SNAKE_CASE: Record<string, FilterKey> = {
@@ -21,6 +21,7 @@ const SNAKE_CASE: Record<string, FilterKey> = {
   micro_batch_size: 'microBatchSize',
   accumulation_steps: 'accumulationSteps',
   cell_id: 'cellId',
+  requested_backend: 'backend',
 };
 
 /**
@@ -39,7 +40,7 @@ export function parseFilters(args: readonly string[]): RunFilter {
       const eq = trimmed.indexOf('=');
       if (eq <= 0 || eq === trimmed.length - 1) {
         throw new MpxError('USAGE', `--filter ${JSON.stringify(arg)}: expected key=value, got ${JSON.stringify(trimmed)}`, {
-          hint: 'e.g. --filter policy=mixed_float16,model=cnn (keys: model, batchSize, microBatchSize, policy, accumulationSteps, cellId)',
+          hint: `e.g. --filter policy=mixed_float16,model=cnn (keys: ${FILTER_KEYS.join(', ')})`,
         });
       }
       const key = toFilterKey(trimmed.slice(0, eq).trim());
@@ -71,6 +72,8 @@ export function runValue(run: RunConfig, key: FilterKey): string {
       return run.model.name;
     case 'policy':
       return run.policy;
+    case 'backend':
+      return run.backend;
     case 'cellId':
       return run.cellId;
     default:

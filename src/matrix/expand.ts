@@ -4,7 +4,7 @@
  * Pure: data in, data out.
  */
 import { AXES } from '../spec/types.js';
-import type { Axis, CellAxes, MatrixDef, MatrixEntry, Policy } from '../spec/types.js';
+import type { Axis, CellAxes, MatrixDef, MatrixEntry } from '../spec/types.js';
 
 /** Where one axis value of a cell came from, so later checks can point at the YAML node that introduced it. */
 export type AxisSource =
@@ -15,7 +15,7 @@ export type AxisSource =
   /** `defaults.<axis>` */
   | { kind: 'defaults' };
 
-/** A cell of the expanded matrix together with the source of each of its four values. */
+/** A cell of the expanded matrix together with the source of each of its values. */
 export interface TracedCell {
   axes: CellAxes;
   sources: Record<Axis, AxisSource>;
@@ -134,41 +134,44 @@ function cartesianProduct(matrix: MatrixDef, axes: Axis[]): Combination[] {
         batchSize: matrix.batchSize?.[indexOf('batchSize', n)],
         policy: matrix.policy?.[indexOf('policy', n)],
         accumulationSteps: matrix.accumulationSteps?.[indexOf('accumulationSteps', n)],
+        backend: matrix.backend?.[indexOf('backend', n)],
       },
       sources: {
         model: sourceOf('model', n),
         batchSize: sourceOf('batchSize', n),
         policy: sourceOf('policy', n),
         accumulationSteps: sourceOf('accumulationSteps', n),
+        backend: sourceOf('backend', n),
       },
     });
   }
   return combos;
 }
 
-/** All four axes present (as undefined) from the start, so every combination has one object shape. */
+/** Every axis present (as undefined) from the start, so every combination has one object shape. */
 function emptyCombination(): Combination {
   return {
-    axes: { model: undefined, batchSize: undefined, policy: undefined, accumulationSteps: undefined },
-    sources: { model: undefined, batchSize: undefined, policy: undefined, accumulationSteps: undefined },
+    axes: { model: undefined, batchSize: undefined, policy: undefined, accumulationSteps: undefined, backend: undefined },
+    sources: { model: undefined, batchSize: undefined, policy: undefined, accumulationSteps: undefined, backend: undefined },
   };
 }
 
 /**
- * Returns a function that remembers cells by their four values and says whether it sees one for the first time —
- * nested maps, so that a 100,000-cell matrix does not build 100,000 key strings.
+ * Returns a function that remembers cells by their values and says whether it sees one for the first time — nested
+ * maps, one level per axis, so that a 100,000-cell matrix does not build 100,000 key strings.
  */
 function createCellSet(): (axes: CellAxes) => boolean {
-  const byModel = new Map<string, Map<number, Map<Policy, Set<number>>>>();
-  return ({ model, batchSize, policy, accumulationSteps }) => {
-    let byBatchSize = byModel.get(model);
-    if (byBatchSize === undefined) byModel.set(model, (byBatchSize = new Map<number, Map<Policy, Set<number>>>()));
-    let byPolicy = byBatchSize.get(batchSize);
-    if (byPolicy === undefined) byBatchSize.set(batchSize, (byPolicy = new Map<Policy, Set<number>>()));
-    let steps = byPolicy.get(policy);
-    if (steps === undefined) byPolicy.set(policy, (steps = new Set()));
-    if (steps.has(accumulationSteps)) return false;
-    steps.add(accumulationSteps);
+  const root = new Map<unknown, unknown>();
+  return (axes) => {
+    let level = root;
+    for (const axis of AXES.slice(0, -1)) {
+      let next = level.get(axes[axis]) as Map<unknown, unknown> | undefined;
+      if (next === undefined) level.set(axes[axis], (next = new Map<unknown, unknown>()));
+      level = next;
+    }
+    const last = axes[AXES[AXES.length - 1]!];
+    if (level.has(last)) return false;
+    level.set(last, true);
     return true;
   };
 }

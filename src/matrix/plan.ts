@@ -57,7 +57,7 @@ export function planRuns(spec: ExperimentSpec, options: PlanOptions = {}): Plan 
     if (model === undefined) throw new Error(`model ${axes.model} vanished after checking; this is a bug`);
     let hasher = hashers.get(axes.model);
     if (hasher === undefined) {
-      hasher = createCellHasher({ model, data: spec.data, train: spec.train, seed: spec.seed, backend: spec.backend });
+      hasher = createCellHasher({ model, data: spec.data, train: spec.train, seed: spec.seed });
       hashers.set(axes.model, hasher);
     }
     const digest = hasher(axes);
@@ -73,7 +73,7 @@ export function planRuns(spec: ExperimentSpec, options: PlanOptions = {}): Plan 
         specName: spec.name,
         repeat,
         seed: spec.seed,
-        backend: spec.backend,
+        backend: axes.backend,
         model,
         data: spec.data,
         train: spec.train,
@@ -164,7 +164,8 @@ function sourcePath(axis: Axis, source: AxisSource): SpecPath {
     case 'include':
       return ['matrix', 'include', source.index, axis];
     case 'defaults':
-      return ['defaults', axis];
+      // The backend axis defaults to the top-level `backend`.
+      return axis === 'backend' ? ['backend'] : ['defaults', axis];
   }
 }
 

@@ -22,9 +22,9 @@ export interface ResolvedCell {
 }
 
 /** The parts of a cell shared by every cell of one model in one spec. */
-export type SharedCellParts = Pick<ResolvedCell, 'model' | 'data' | 'train' | 'seed' | 'backend'>;
+export type SharedCellParts = Pick<ResolvedCell, 'model' | 'data' | 'train' | 'seed'>;
 /** The parts that vary from cell to cell. */
-export type CellVariables = Pick<ResolvedCell, 'policy' | 'batchSize' | 'accumulationSteps'>;
+export type CellVariables = Pick<ResolvedCell, 'policy' | 'batchSize' | 'accumulationSteps' | 'backend'>;
 
 /**
  * JSON with object keys sorted (UTF-16 order) at every depth, no whitespace; otherwise as `JSON.stringify`
@@ -77,14 +77,13 @@ export function cellDocument(cell: ResolvedCell): Record<string, unknown> {
  */
 export function createCellHasher(shared: SharedCellParts): (variables: CellVariables) => string {
   // The document's keys in sorted order: accumulationSteps, backend, batchSize, data, model, policy, seed, train.
-  const doc = cellDocument({ ...shared, policy: 'float32', batchSize: 0, accumulationSteps: 0 });
-  const backendJson = canonicalJson(doc.backend);
+  const doc = cellDocument({ ...shared, policy: 'float32', batchSize: 0, accumulationSteps: 0, backend: 'auto' });
   const middle = `,"data":${canonicalJson(doc.data)},"model":${canonicalJson(doc.model)},"policy":`;
   const tail = `,"seed":${canonicalJson(doc.seed)},"train":${canonicalJson(doc.train)}}`;
   // For numbers and strings canonicalJson is JSON.stringify; calling it directly keeps this per-cell path short.
-  return ({ policy, batchSize, accumulationSteps }) =>
+  return ({ policy, batchSize, accumulationSteps, backend }) =>
     sha256Hex(
-      `{"accumulationSteps":${JSON.stringify(accumulationSteps)},"backend":${backendJson},` +
+      `{"accumulationSteps":${JSON.stringify(accumulationSteps)},"backend":${JSON.stringify(backend)},` +
         `"batchSize":${JSON.stringify(batchSize)}${middle}${JSON.stringify(policy)}${tail}`,
     );
 }

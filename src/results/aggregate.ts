@@ -5,7 +5,7 @@
  */
 import type { Plan } from '../matrix/types.js';
 import { RECORDED_STATUSES, type RecordedStatus, type RunMeasurements, type StoredRecord } from '../runner/protocol.js';
-import type { BackendName, Policy } from '../spec/types.js';
+import type { BackendChoice, BackendName, Policy } from '../spec/types.js';
 import { median, range } from '../util/stats.js';
 
 /** Longest `reason` kept in a row; the full text stays in `runs.jsonl`. */
@@ -21,6 +21,8 @@ export interface ResultRow {
   microBatchSize: number;
   policy: Policy;
   accumulationSteps: number;
+  /** The engine the cell asks for (`auto`, or one by name). */
+  requestedBackend: BackendChoice;
   /** Backends that ran any recorded repeat, unique, sorted. */
   backends: BackendName[];
   /** Precision modes of the ok repeats, unique, sorted. */
@@ -105,6 +107,7 @@ export function aggregateCells(plan: Plan, records: readonly StoredRecord[]): Re
       microBatchSize: cell.microBatchSize,
       policy: cell.policy,
       accumulationSteps: cell.accumulationSteps,
+      requestedBackend: cell.backend,
       backends: uniqueSorted(cellRecords.flatMap((r) => nonNull(r.backend))),
       precisions: uniqueSorted(ok.map((m) => m.precision)),
       status,

@@ -5,7 +5,7 @@
  * in a NOTE that they drift).
  */
 import { RECORDED_STATUSES, type RunMeasurements } from '../runner/protocol.js';
-import { BACKEND_NAMES, POLICIES, type BackendName, type Policy } from '../spec/types.js';
+import { BACKEND_CHOICES, BACKEND_NAMES, POLICIES, type BackendChoice, type BackendName, type Policy } from '../spec/types.js';
 import type { ResultRow } from './aggregate.js';
 
 /**
@@ -147,7 +147,17 @@ export const COLUMNS: readonly Column[] = [
   ),
   numeric({ name: 'accumulation_steps', unit: 'micro-batches', kind: 'axis', description: 'Micro-batches whose gradients are summed per optimizer update.' }, 'accumulationSteps', { isRequired: true }),
   textual(
-    { name: 'backend', unit: '', kind: 'info', description: 'tfjs backend that actually ran (what `auto` resolved to); differing repeats are joined with `|`.' },
+    {
+      name: 'requested_backend',
+      unit: '',
+      kind: 'axis',
+      description: 'The engine the cell asks for: the spec\'s `backend`, or its value on the `backend` matrix axis (`auto`, `wasm`, `cpu`, `tensorflow`, `torch`).',
+    },
+    (r) => r.requestedBackend,
+    (r, t) => (r.requestedBackend = oneOf<BackendChoice>('requested_backend', BACKEND_CHOICES, required('requested_backend', t))),
+  ),
+  textual(
+    { name: 'backend', unit: '', kind: 'info', description: 'The backend that actually ran (what `auto` resolved to); differing repeats are joined with `|`.' },
     (r) => joined(r.backends),
     (r, t) => (r.backends = split<BackendName>('backend', BACKEND_NAMES, t)),
   ),

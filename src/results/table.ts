@@ -34,6 +34,7 @@ export function blankRow(): ResultRow {
     microBatchSize: 0,
     policy: 'float32',
     accumulationSteps: 1,
+    requestedBackend: 'auto',
     backends: [],
     precisions: [],
     status: 'ok',

@@ -93,6 +93,7 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
     batchSize: rawDefaults.batchSize ?? SPEC_DEFAULTS.defaults.batchSize,
     policy: rawDefaults.policy ?? SPEC_DEFAULTS.defaults.policy,
     accumulationSteps: rawDefaults.accumulationSteps ?? SPEC_DEFAULTS.defaults.accumulationSteps,
+    backend: raw.backend ?? SPEC_DEFAULTS.backend,
   };
 
   const rawMatrix = raw.matrix;
@@ -111,6 +112,7 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
   if (rawMatrix.batchSize !== undefined) matrix.batchSize = [...(rawMatrix.batchSize as number[])];
   if (rawMatrix.policy !== undefined) matrix.policy = [...(rawMatrix.policy as Policy[])];
   if (rawMatrix.accumulationSteps !== undefined) matrix.accumulationSteps = [...(rawMatrix.accumulationSteps as number[])];
+  if (rawMatrix.backend !== undefined) matrix.backend = [...(rawMatrix.backend as BackendChoice[])];
 
   if (matrix.axisOrder.length === 0 && matrix.include.length === 0) {
     problems.push(

@@ -7,10 +7,11 @@
 export const POLICIES = ['float32', 'mixed_float16', 'mixed_bfloat16'] as const;
 export type Policy = (typeof POLICIES)[number];
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/** `auto` picks the best tfjs backend; `torch` (PyTorch, through Python) is only ever chosen by name. */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu', 'torch'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** The backends that can actually run (what `auto` resolves to). */
-export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu', 'torch'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export const ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax'] as const;
@@ -99,7 +100,7 @@ export interface TrainDef {
   retries: number;
 }
 
-export const AXES = ['model', 'batchSize', 'policy', 'accumulationSteps'] as const;
+export const AXES = ['model', 'batchSize', 'policy', 'accumulationSteps', 'backend'] as const;
 export type Axis = (typeof AXES)[number];
 
 /** One value per axis: a matrix cell before ids are attached. */
@@ -109,6 +110,8 @@ export interface CellAxes {
   batchSize: number;
   policy: Policy;
   accumulationSteps: number;
+  /** The engine requested for the cell (`auto` resolves in the worker; the CSV's `backend` says what ran). */
+  backend: BackendChoice;
 }
 
 export type MatrixEntry = Partial<CellAxes>;
@@ -118,6 +121,7 @@ export interface MatrixDef {
   batchSize?: number[];
   policy?: Policy[];
   accumulationSteps?: number[];
+  backend?: BackendChoice[];
   /** Keys of the axes in the order the YAML gives them (GitHub expands in key order). */
   axisOrder: Axis[];
   include: MatrixEntry[];
@@ -133,11 +137,12 @@ export interface ExperimentSpec {
   description: string;
   seed: number;
   repeats: number;
+  /** The top-level `backend`: the default of the backend axis. */
   backend: BackendChoice;
   data: DataDef;
   train: TrainDef;
   models: Record<string, ModelDef>;
-  /** Completes any cell that lacks an axis. `model` defaults to the first model listed. */
+  /** Completes any cell that lacks an axis. `model` defaults to the first model listed, `backend` to `backend`. */
   defaults: CellAxes;
   matrix: MatrixDef;
   /** Largest number of runs (cells × repeats) allowed without `--max-runs`. */

@@ -172,7 +172,7 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
     expect(await outputs()).toEqual(['exit=1']);
     const md = await readFile(join(repo, 'diff.md'), 'utf8');
     expect(md).toContain('**4 thresholds exceeded**');
-    expect(md).toMatch(/\| ❌ \| ci-smoke \| mlp bs=8 float32 acc=1 \| `peak_bytes` \| \d+ \| \d+ \| \+10\.0\d*%/);
+    expect(md).toMatch(/\| ❌ \| ci-smoke \| mlp bs=8 float32 acc=1 wasm \| `peak_bytes` \| \d+ \| \d+ \| \+10\.0\d*%/);
   });
 
   it('bad input stops the step itself (exit 2)', async () => {

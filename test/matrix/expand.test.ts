@@ -3,7 +3,7 @@ import { expandMatrix, expandMatrixTraced } from '../../src/matrix/expand.js';
 import type { Axis, CellAxes, MatrixDef, MatrixEntry } from '../../src/spec/types.js';
 
 /** Defaults chosen to be distinct from every matrix value below, so the table shows what came from defaults. */
-const DEFAULTS: CellAxes = { model: 'dflt', batchSize: 1, policy: 'float32', accumulationSteps: 1 };
+const DEFAULTS: CellAxes = { model: 'dflt', batchSize: 1, policy: 'float32', accumulationSteps: 1, backend: 'auto' };
 
 function matrix(
   axes: Partial<Pick<MatrixDef, Axis>>,
@@ -259,12 +259,13 @@ describe('expandMatrixTraced', () => {
     );
     const traced = expandMatrixTraced(def, DEFAULTS);
     expect(traced[3]).toEqual({
-      axes: { model: 'b', batchSize: 8, policy: 'float32', accumulationSteps: 2 },
+      axes: { model: 'b', batchSize: 8, policy: 'float32', accumulationSteps: 2, backend: 'auto' },
       sources: {
         model: { kind: 'matrix', index: 1 },
         batchSize: { kind: 'include', index: 0 },
         policy: { kind: 'defaults' },
         accumulationSteps: { kind: 'matrix', index: 1 },
+        backend: { kind: 'defaults' },
       },
     });
     expect(traced[4]?.sources).toEqual({
@@ -272,6 +273,22 @@ describe('expandMatrixTraced', () => {
       batchSize: { kind: 'defaults' },
       policy: { kind: 'defaults' },
       accumulationSteps: { kind: 'include', index: 1 },
+      backend: { kind: 'defaults' },
     });
+  });
+});
+
+describe('the backend axis', () => {
+  it('is an axis like the others: product, include and exclude apply, and the default fills it', () => {
+    const def = matrix(
+      { policy: ['float32', 'mixed_bfloat16'], backend: ['wasm', 'torch'] },
+      { exclude: [{ policy: 'mixed_bfloat16', backend: 'wasm' }], include: [{ policy: 'float32', backend: 'torch', batchSize: 64 }] },
+    );
+    expect(expandMatrix(def, DEFAULTS).map((c) => [c.policy, c.backend, c.batchSize])).toEqual([
+      ['float32', 'wasm', 1],
+      ['float32', 'torch', 64],
+      ['mixed_bfloat16', 'torch', 1],
+    ]);
+    expect(expandMatrix(matrix({ policy: ['float32'] }), DEFAULTS)[0]!.backend).toBe('auto');
   });
 });

@@ -116,7 +116,7 @@ describe('planRuns', () => {
     const b = planRuns(
       spec({
         models: { net: model('net', 64), mlp: model('mlp') },
-        defaults: { model: 'net', batchSize: 32, policy: 'float32', accumulationSteps: 1 },
+        defaults: { model: 'net', batchSize: 32, policy: 'float32', accumulationSteps: 1, backend: 'cpu' },
         matrix: matrix({ model: ['net', 'mlp'], axisOrder: ['model'] }),
       }),
     );
@@ -174,7 +174,7 @@ describe('planRuns errors', () => {
           axisOrder: ['model'],
           include: [{ model: 'cnn', batchSize: 30, accumulationSteps: 4 }, { model: 'mlp', batchSize: 10 }],
         }),
-        defaults: { model: 'mlp', batchSize: 32, policy: 'float32', accumulationSteps: 4 },
+        defaults: { model: 'mlp', batchSize: 32, policy: 'float32', accumulationSteps: 4, backend: 'cpu' },
       },
       { 'matrix.include.0.accumulationSteps': '20:37', 'matrix.include.1.batchSize': '21:30' },
     );
@@ -192,7 +192,7 @@ describe('planRuns errors', () => {
   });
 
   it('points at a matrix.batchSize item paired with the default accumulationSteps, else at defaults', () => {
-    const defaults = { model: 'mlp', batchSize: 30, policy: 'float32', accumulationSteps: 4 } as const;
+    const defaults = { model: 'mlp', batchSize: 30, policy: 'float32', accumulationSteps: 4, backend: 'cpu' } as const;
     const positions = { 'matrix.batchSize.1': '9:20', 'defaults.accumulationSteps': '5:22', matrix: '8:1' };
     const fromMatrix = planError(spec({ defaults, matrix: matrix({ batchSize: [32, 30], axisOrder: ['batchSize'] }) }, positions));
     expect(fromMatrix.where).toBe('experiments/a.yaml:9:20');
@@ -224,7 +224,7 @@ describe('planRuns errors', () => {
   it('falls back to the nearest node the YAML has', () => {
     const s = spec(
       {
-        defaults: { model: 'mlp', batchSize: 32, policy: 'float32', accumulationSteps: 1 },
+        defaults: { model: 'mlp', batchSize: 32, policy: 'float32', accumulationSteps: 1, backend: 'cpu' },
         matrix: matrix({ include: [{ model: 'mlp', accumulationSteps: 5 }] }),
       },
       { 'matrix.include.0': '7:7' },

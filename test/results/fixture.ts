@@ -7,14 +7,14 @@ import { measurements, runConfig } from '../helpers/builders.js';
 const REPEATS = 3;
 
 const axes: CellAxes[] = [
-  { model: 'mlp', batchSize: 64, policy: 'float32', accumulationSteps: 1 },
-  { model: 'mlp', batchSize: 64, policy: 'mixed_float16', accumulationSteps: 1 },
-  { model: 'mlp', batchSize: 256, policy: 'mixed_float16', accumulationSteps: 4 },
-  { model: 'cnn', batchSize: 64, policy: 'float32', accumulationSteps: 1 },
-  { model: 'cnn', batchSize: 512, policy: 'mixed_bfloat16', accumulationSteps: 1 },
-  { model: 'cnn', batchSize: 512, policy: 'float32', accumulationSteps: 4 },
-  { model: 'cnn', batchSize: 64, policy: 'mixed_float16', accumulationSteps: 1 },
-  { model: 'cnn', batchSize: 128, policy: 'float32', accumulationSteps: 1 },
+  { model: 'mlp', batchSize: 64, policy: 'float32', accumulationSteps: 1, backend: 'auto' },
+  { model: 'mlp', batchSize: 64, policy: 'mixed_float16', accumulationSteps: 1, backend: 'auto' },
+  { model: 'mlp', batchSize: 256, policy: 'mixed_float16', accumulationSteps: 4, backend: 'auto' },
+  { model: 'cnn', batchSize: 64, policy: 'float32', accumulationSteps: 1, backend: 'auto' },
+  { model: 'cnn', batchSize: 512, policy: 'mixed_bfloat16', accumulationSteps: 1, backend: 'auto' },
+  { model: 'cnn', batchSize: 512, policy: 'float32', accumulationSteps: 4, backend: 'auto' },
+  { model: 'cnn', batchSize: 64, policy: 'mixed_float16', accumulationSteps: 1, backend: 'auto' },
+  { model: 'cnn', batchSize: 128, policy: 'float32', accumulationSteps: 1, backend: 'auto' },
 ];
 
 export const cells: Cell[] = axes.map((a, index) => ({

@@ -70,7 +70,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: did you mean "hidden"?
 <F>:10:12: matrix.policy[0] must be one of float32, mixed_float16, mixed_bfloat16, got "float16"
   hint: did you mean "float32"?
-<F>:12:9: unknown key "polcy" in matrix.include[0]; expected one of: model, batchSize, policy, accumulationSteps
+<F>:12:9: unknown key "polcy" in matrix.include[0]; expected one of: model, batchSize, policy, accumulationSteps, backend
   hint: did you mean "policy"?`],
   ['missing-matrix.yaml', 'SPEC_INVALID', `<F>:1:1: missing required key "matrix"
   hint: matrix: the cells to run (GitHub Actions strategy.matrix semantics)`],
@@ -101,13 +101,13 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: remove the "---" line, or put each spec in its own file`],
   ['two-layer-types.yaml', 'SPEC_INVALID', `<F>:7:9: models.tiny.layers[0] has 2 keys (dense, dropout); a layer is a map with exactly one key, the layer type
   hint: start each layer on its own "- " list item`],
-  ['unknown-backend.yaml', 'SPEC_INVALID', `<F>:2:10: backend must be one of auto, tensorflow, wasm, cpu, got "gpu"
-  hint: use "tensorflow": it runs on the GPU through tfjs-node-gpu when CUDA is available`],
+  ['unknown-backend.yaml', 'SPEC_INVALID', `<F>:2:10: backend must be one of auto, tensorflow, wasm, cpu, torch, got "gpu"
+  hint: use "tensorflow" (tfjs-node-gpu on CUDA) or "torch" (PyTorch, CUDA when available)`],
   ['unknown-layer-key.yaml', 'SPEC_INVALID', `<F>:6:28: unknown key "activaton" in models.tiny.layers[0].dense; expected one of: units, activation, useBias, dtype
   hint: did you mean "activation"?`],
   ['unknown-layer-type.yaml', 'SPEC_INVALID', `<F>:6:9: unknown layer type "dens" in models.tiny.layers[0]; expected one of: dense, conv2d, maxPooling2d, flatten, dropout, activation
   hint: did you mean "dense"?`],
-  ['unknown-matrix-key.yaml', 'SPEC_INVALID', `<F>:5:3: unknown key "batchsize" in matrix; expected one of: model, batchSize, policy, accumulationSteps, include, exclude
+  ['unknown-matrix-key.yaml', 'SPEC_INVALID', `<F>:5:3: unknown key "batchsize" in matrix; expected one of: model, batchSize, policy, accumulationSteps, backend, include, exclude
   hint: did you mean "batchSize"?`],
   ['unknown-model-in-defaults.yaml', 'SPEC_INVALID', `<F>:5:10: unknown model "MLP" in defaults.model; models defines: mlp
   hint: did you mean "mlp"?`],

@@ -66,7 +66,7 @@ describe('good specs', () => {
           layers: [dense(256, 'relu'), { type: 'dropout', rate: 0.1 }, dense(10), SOFTMAX_FP32],
         },
       },
-      defaults: { model: 'mlp', batchSize: 64, policy: 'float32', accumulationSteps: 1 },
+      defaults: { model: 'mlp', batchSize: 64, policy: 'float32', accumulationSteps: 1, backend: 'auto' },
       matrix: {
         model: ['mlp', 'cnn'],
         batchSize: [32, 128, 512],
@@ -109,7 +109,7 @@ describe('good specs', () => {
           layers: [dense(512, 'relu'), dense(512, 'relu'), dense(10), SOFTMAX_FP32],
         },
       },
-      defaults: { model: 'net', batchSize: 32, policy: 'float32', accumulationSteps: 1 },
+      defaults: { model: 'net', batchSize: 32, policy: 'float32', accumulationSteps: 1, backend: 'auto' },
       matrix: { policy: ['float32', 'mixed_float16'], axisOrder: ['policy'], include: [], exclude: [] },
       maxRuns: 500,
       memoryLimitBytes: null,

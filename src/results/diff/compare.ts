@@ -270,7 +270,7 @@ function keyRows(rows: readonly ResultRow[], keyColumns: readonly Column[]): Map
 
 function cellRef(row: ResultRow, keyColumns: readonly Column[]): CellRef {
   return {
-    label: formatCellLabel(row),
+    label: formatCellLabel({ ...row, backend: row.requestedBackend }),
     axes: Object.fromEntries(keyColumns.map((c) => [c.name, c.format(row)])),
     cellId: row.cellId || null,
   };
