@@ -27,6 +27,8 @@ export interface ResultRow {
   backends: BackendName[];
   /** Precision modes of the ok repeats, unique, sorted. */
   precisions: Array<RunMeasurements['precision']>;
+  /** Where the ok repeats' tensors lived (`cpu`, `cuda (<GPU>)`), unique, sorted; empty when the engine does not say. */
+  devices: string[];
   /** `ok` when every recorded repeat is ok, else the worst of them (`RECORDED_STATUSES` is worst first). */
   status: RecordedStatus;
   runsOk: number;
@@ -54,6 +56,7 @@ export interface ResultRow {
   restingBytes: number | null;
   peakModeledBytes: number | null;
   activationsPeakModeledBytes: number | null;
+  reservedPeakBytes: number | null;
   rssPeakBytes: number | null;
   wasmHeapBytes: number | null;
   /** Median over ok repeats of the sampled GPU peak; null when no GPU was sampled. */
@@ -110,6 +113,7 @@ export function aggregateCells(plan: Plan, records: readonly StoredRecord[]): Re
       requestedBackend: cell.backend,
       backends: uniqueSorted(cellRecords.flatMap((r) => nonNull(r.backend))),
       precisions: uniqueSorted(ok.map((m) => m.precision)),
+      devices: uniqueSorted(ok.flatMap((m) => nonNull(deviceOf(m)))),
       status,
       runsOk: cellRecords.filter((r) => r.status === 'ok').length,
       runsPlanned: plannedPerCell.get(cell.cellId) ?? cellRecords.length,
@@ -133,6 +137,7 @@ export function aggregateCells(plan: Plan, records: readonly StoredRecord[]): Re
       restingBytes: pick('restingBytes'),
       peakModeledBytes: pick('peakModeledBytes'),
       activationsPeakModeledBytes: pick('activationsPeakModeledBytes'),
+      reservedPeakBytes: pick('reservedPeakBytes'),
       rssPeakBytes: pick('rssPeakBytes'),
       wasmHeapBytes: pick('wasmHeapBytes'),
       gpuPeakBytes: median(cellRecords.flatMap((r) => (r.status === 'ok' ? nonNull(r.gpuPeakBytes ?? null) : []))),
@@ -164,6 +169,13 @@ export function shortenReason(reason: string): string {
 type NumericMeasurement = {
   [K in keyof RunMeasurements]: RunMeasurements[K] extends number | null ? K : never;
 }[keyof RunMeasurements];
+
+/** `cpu`, or `cuda (NVIDIA H200)`; null when the engine does not say (tfjs-node, or a record from before engines said). */
+function deviceOf(m: RunMeasurements): string | null {
+  const engine = m.engine as RunMeasurements['engine'] | undefined;
+  if (engine?.device === 'cuda') return engine.deviceName ? `cuda (${engine.deviceName})` : 'cuda';
+  return engine?.device ?? null;
+}
 
 function worstStatus(statuses: readonly RecordedStatus[]): RecordedStatus {
   let worst = RECORDED_STATUSES.length - 1;

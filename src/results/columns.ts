@@ -162,12 +162,22 @@ export const COLUMNS: readonly Column[] = [
     (r, t) => (r.backends = split<BackendName>('backend', BACKEND_NAMES, t)),
   ),
   textual(
-    { name: 'precision', unit: '', kind: 'info', description: '`native` (real 16-bit dtypes) or `emulated` (fp32 values rounded onto the 16-bit grid), from the ok repeats.' },
+    { name: 'precision', unit: '', kind: 'info', description: '`native` (real 16-bit dtypes, as on torch, or float32 anywhere) or `emulated` (tfjs: fp32 values rounded onto the 16-bit grid), from the ok repeats.' },
     (r) => joined(r.precisions),
     (r, t) => (r.precisions = split('precision', PRECISIONS, t)),
   ),
   textual(
-    { name: 'status', unit: '', kind: 'info', description: '`ok` if every recorded repeat is ok, else the worst of them: crashed > timeout > failed > oom (a crash explains least; oom is itself an answer).' },
+    {
+      name: 'device',
+      unit: '',
+      kind: 'info',
+      description: 'Where the tensors lived: `cpu`, or `cuda (<GPU>)`; empty when the engine does not say (tfjs-node decides inside TensorFlow).',
+    },
+    (r) => joined(r.devices),
+    (r, t) => (r.devices = t === null ? [] : t.split('|')),
+  ),
+  textual(
+    { name: 'status', unit: '', kind: 'info', description: '`ok` if every recorded repeat is ok, else the worst of them: crashed > timeout > failed > unsupported > oom (a crash explains least; unsupported says the engine cannot run the policy on its device; oom is itself an answer).' },
     (r) => r.status,
     (r, t) => (r.status = oneOf('status', RECORDED_STATUSES, required('status', t))),
   ),
@@ -217,23 +227,23 @@ export const COLUMNS: readonly Column[] = [
     { noise: 'count' },
   ),
   numeric(
-    { name: 'params_bytes', unit: 'bytes', kind: 'measured', description: 'Parameter buffers at the moment of peak_bytes (fp32 graph; 4 bytes per parameter under every policy: Keras keeps fp32 master weights).' },
+    { name: 'params_bytes', unit: 'bytes', kind: 'measured', description: 'Parameter buffers at the moment of peak_bytes; 4 bytes per parameter under every policy (Keras keeps fp32 master weights). Empty where the engine cannot attribute bytes exactly.' },
     'paramsBytes',
     { noise: 'bytes' },
   ),
-  numeric({ name: 'grads_bytes', unit: 'bytes', kind: 'measured', description: 'Weight-gradient buffers at the moment of peak_bytes (fp32 graph).' }, 'gradsBytes', { noise: 'bytes' }),
+  numeric({ name: 'grads_bytes', unit: 'bytes', kind: 'measured', description: 'Weight-gradient buffers at the moment of peak_bytes (fp32 on every engine: gradients of fp32 variables). Empty where the engine cannot attribute bytes exactly.' }, 'gradsBytes', { noise: 'bytes' }),
   numeric(
-    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32 graph).' },
+    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32). Empty where the engine cannot attribute bytes exactly.' },
     'optimizerBytes',
     { noise: 'bytes' },
   ),
   numeric(
-    { name: 'accumulator_bytes', unit: 'bytes', kind: 'measured', description: 'fp32 gradient accumulators (only with accumulation_steps > 1) at the moment of peak_bytes.' },
+    { name: 'accumulator_bytes', unit: 'bytes', kind: 'measured', description: 'fp32 gradient accumulators (only with accumulation_steps > 1) at the moment of peak_bytes. Empty where the engine cannot attribute bytes exactly.' },
     'accumulatorBytes',
     { noise: 'bytes' },
   ),
   numeric(
-    { name: 'activations_peak_bytes', unit: 'bytes', kind: 'measured', description: 'Largest bytes of activations and activation gradients at any moment of the update (fp32 graph).' },
+    { name: 'activations_peak_bytes', unit: 'bytes', kind: 'measured', description: 'Largest bytes of activations and activation gradients at any moment of the update (tfjs: fp32 graph; torch: real dtypes). Empty where the engine cannot attribute bytes exactly.' },
     'activationsPeakBytes',
     { noise: 'bytes' },
   ),
@@ -243,13 +253,13 @@ export const COLUMNS: readonly Column[] = [
       unit: 'bytes',
       kind: 'measured',
       description:
-        'Peak live tensor bytes (deduplicated by buffer) during one training update, median over ok repeats. Measured on the fp32 graph under every policy: emulation keeps fp32 tensors, so this is not what the policy would hold (see peak_modeled_bytes).',
+        'Peak live tensor bytes during one training update, median over ok repeats. tfjs: every buffer counted once, on the fp32 graph under every policy (emulation keeps fp32 tensors, so this is not what the policy would hold: see peak_modeled_bytes). torch: the runtime\'s own peak under the policy\'s real dtypes (CUDA: max_memory_allocated; CPU: see the README).',
     },
     'peakBytes',
     { noise: 'bytes' },
   ),
   numeric(
-    { name: 'resting_bytes', unit: 'bytes', kind: 'measured', description: 'Live tensor bytes between updates (parameters, optimizer slots, accumulators), fp32 graph.' },
+    { name: 'resting_bytes', unit: 'bytes', kind: 'measured', description: 'Live tensor bytes between updates (parameters, optimizer slots, accumulators).' },
     'restingBytes',
     { noise: 'bytes' },
   ),
@@ -259,15 +269,26 @@ export const COLUMNS: readonly Column[] = [
       unit: 'bytes',
       kind: 'modeled',
       description:
-        "Peak the policy would hold, replayed from the same update: 16-bit activations, activation gradients and the 16-bit copies of weights and inputs (kept from a layer's forward to its backward) at 2 bytes; fp32 weights, gradients, optimizer slots, accumulators, float32 layers and the loss at 4. Equals peak_bytes for float32.",
+        "tfjs: the peak the policy would hold, replayed from the same update: 16-bit activations, activation gradients and the 16-bit copies of weights and inputs (kept from a layer's forward to its backward) at 2 bytes; fp32 weights, gradients, optimizer slots, accumulators, float32 layers and the loss at 4. Equals peak_bytes for float32. Empty on torch rows: nothing there is modeled.",
     },
     'peakModeledBytes',
     { noise: 'bytes' },
   ),
   numeric(
-    { name: 'activations_peak_modeled_bytes', unit: 'bytes', kind: 'modeled', description: 'Largest activation bytes under the policy (as peak_modeled_bytes counts them), at any moment of the update.' },
+    { name: 'activations_peak_modeled_bytes', unit: 'bytes', kind: 'modeled', description: 'Largest activation bytes under the policy (as peak_modeled_bytes counts them), at any moment of the update; empty on torch rows.' },
     'activationsPeakModeledBytes',
     { noise: 'bytes' },
+  ),
+  numeric(
+    {
+      name: 'reserved_peak_bytes',
+      unit: 'bytes',
+      kind: 'measured',
+      description:
+        "torch on CUDA: the most the caching allocator reserved during the update (torch.cuda.max_memory_reserved), the figure nvidia-smi shows and 'excessive GPU memory' complaints see; empty elsewhere.",
+    },
+    'reservedPeakBytes',
+    { noise: 'process-memory' },
   ),
   numeric(
     { name: 'rss_peak_bytes', unit: 'bytes', kind: 'measured', description: 'Peak resident set size of the worker process, median over ok repeats (includes the runtime, not just tensors).' },

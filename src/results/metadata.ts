@@ -25,6 +25,8 @@ export interface MetadataInput {
   cpus: ReadonlyArray<{ model: string }>;
   /** GPUs the machine has (`detectGpus()` in runner/devices.ts); empty when there is none or no nvidia-smi. */
   gpus: ReadonlyArray<GpuDescription>;
+  /** The PyTorch behind `backend: torch` (its probe); null when no cell uses torch. @default null */
+  torch?: TorchDescription | null;
   /** From `readProvenance`; null outside a git checkout. */
   provenance: Provenance | null;
   spec: { name: string; file: string; sha256: string };
@@ -39,6 +41,14 @@ export interface MetadataInput {
    * machine facts above describe the latest invocation, so a reviewer can see that some rows are older. @default 0
    */
   reusedRuns?: number;
+}
+
+/** The PyTorch installation a torch worker ran on. */
+export interface TorchDescription {
+  version: string;
+  python: string;
+  cuda: boolean;
+  blas: string;
 }
 
 /** One GPU as the metadata records it. */
@@ -59,6 +69,7 @@ export interface RunMetadata {
   cpu: { model: string | null; cores: number };
   /** GPUs present on the machine (whether or not a backend used them: see `backends`), in nvidia-smi order. */
   gpus: GpuDescription[];
+  torch: TorchDescription | null;
   /** `platform release arch`, e.g. `linux 6.8.0 x64`. */
   os: string;
   git: Provenance | null;
@@ -85,6 +96,7 @@ export function collectMetadata(input: MetadataInput): RunMetadata {
     backends: [...backends].sort(),
     cpu: { model: cpuModels.length === 0 ? null : cpuModels.join(' | '), cores: input.cpus.length },
     gpus: input.gpus.map((g) => ({ name: g.name, driverVersion: g.driverVersion, memoryTotalBytes: g.memoryTotalBytes })),
+    torch: input.torch ? { version: input.torch.version, python: input.torch.python, cuda: input.torch.cuda, blas: input.torch.blas } : null,
     os: `${input.os.platform} ${input.os.release} ${input.os.arch}`,
     git: input.provenance === null ? null : { ...input.provenance },
     spec: { name: input.spec.name, file: input.spec.file, sha256: input.spec.sha256 },
@@ -124,6 +136,9 @@ export function parseRunMetadata(text: string): RunMetadata | null {
     gpus: Array.isArray(value.gpus)
       ? value.gpus.filter(isObject).map((g) => ({ name: str(g.name) ?? '', driverVersion: str(g.driverVersion), memoryTotalBytes: num(g.memoryTotalBytes) }))
       : [],
+    torch: isObject(value.torch) && typeof value.torch.version === 'string'
+      ? { version: value.torch.version, python: str(value.torch.python) ?? '', cuda: value.torch.cuda === true, blas: str(value.torch.blas) ?? '' }
+      : null,
     os: str(value.os) ?? '',
     git: git !== null && typeof git.commit === 'string' ? { commit: git.commit, dirty: typeof git.dirty === 'boolean' ? git.dirty : null } : null,
     spec: { name: str(spec.name) ?? '', file: str(spec.file) ?? '', sha256: str(spec.sha256) ?? '' },

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MpxError } from '../errors.js';
-import { isRecordedStatus, MEASUREMENT_KEYS, type StoredRecord } from '../runner/protocol.js';
+import { isRecordedStatus, MEASUREMENT_KEYS, reviveNonFinite, reviveNumber, type StoredRecord } from '../runner/protocol.js';
 import { type ResultRow, sortRecords } from './aggregate.js';
 import { COLUMNS, formatNonFinite } from './columns.js';
 import { csvExporter } from './export/index.js';
@@ -275,14 +275,6 @@ function sortKeys(value: unknown): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, sortKeys(v)]));
 }
 
-const NON_FINITE: Readonly<Record<string, number>> = {
-  nan: Number.NaN,
-  inf: Number.POSITIVE_INFINITY,
-  '-inf': Number.NEGATIVE_INFINITY,
-  NaN: Number.NaN,
-  Infinity: Number.POSITIVE_INFINITY,
-  '-Infinity': Number.NEGATIVE_INFINITY,
-};
 
 function isRunRecordShape(value: unknown): value is StoredRecord {
   if (typeof value !== 'object' || value === null) return false;
@@ -302,16 +294,11 @@ function isRunRecordShape(value: unknown): value is StoredRecord {
  * spelling of files written before it matched the CSV's ("NaN", "Infinity") is read too.
  */
 function reviveRecord(record: StoredRecord): StoredRecord {
-  const revive = (v: unknown): unknown => (typeof v === 'string' && Object.hasOwn(NON_FINITE, v) ? NON_FINITE[v] : v);
-  const measurements = record.measurements
-    ? (Object.fromEntries(
-        Object.entries(record.measurements).map(([k, v]) => [k, k === 'backend' || k === 'precision' ? v : revive(v)]),
-      ) as unknown as StoredRecord['measurements'])
-    : (record.measurements ?? null);
+  const { measurements } = reviveNonFinite({ measurements: record.measurements ?? null });
   // Records written before a field existed get its "unknown" value.
   return {
     ...record,
-    wallMs: revive(record.wallMs) as number,
+    wallMs: reviveNumber(record.wallMs) as number,
     measurements,
     reachedBytes: record.reachedBytes ?? null,
     gpuPeakBytes: record.gpuPeakBytes ?? null,

@@ -6,7 +6,7 @@
  */
 import { formatCellLabel } from '../matrix/label.js';
 import type { RunConfig } from '../matrix/types.js';
-import type { RunRecord, RunStatus } from './protocol.js';
+import { RECORDED_STATUSES, type RunRecord, type RunStatus } from './protocol.js';
 
 export interface ProgressOptions {
   /** Runs in the whole experiment. */
@@ -103,7 +103,7 @@ export function estimateRemainingMs(snapshot: Pick<ProgressSnapshot, 'total' | '
  */
 export function formatLiveBlock(snapshot: ProgressSnapshot, columns?: number): string[] {
   const header = [`${countFinished(snapshot.counts)}/${snapshot.total} done`];
-  for (const status of ['failed', 'crashed', 'timeout', 'oom'] as const) {
+  for (const status of ['failed', 'crashed', 'timeout', 'oom', 'unsupported'] as const) {
     if (snapshot.counts[status] > 0) header.push(`${snapshot.counts[status]} ${status}`);
   }
   header.push(`${snapshot.running.length} running`);
@@ -126,7 +126,7 @@ export function formatRedraw(previousLineCount: number, lines: readonly string[]
 
 export function createProgress(options: ProgressOptions): Progress {
   const { total, isTTY, stream, jobs = 1, now = () => performance.now() } = options;
-  const counts: Record<RunStatus, number> = { ok: 0, failed: 0, timeout: 0, crashed: 0, oom: 0, interrupted: 0 };
+  const counts: Record<RunStatus, number> = { ok: 0, failed: 0, timeout: 0, crashed: 0, oom: 0, unsupported: 0, interrupted: 0 };
   const running = new Map<string, RunningRun>();
   let finishedWallMs = 0;
   let blockLineCount = 0;
@@ -168,8 +168,9 @@ export function createProgress(options: ProgressOptions): Progress {
   };
 }
 
+/** Runs with a record: every status but `interrupted`. */
 function countFinished(counts: Record<RunStatus, number>): number {
-  return counts.ok + counts.failed + counts.timeout + counts.crashed + counts.oom;
+  return RECORDED_STATUSES.reduce((sum, status) => sum + counts[status], 0);
 }
 
 function truncate(line: string, maxChars: number): string {

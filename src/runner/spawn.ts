@@ -4,8 +4,8 @@
  * exited unexpectedly") and execa's own termination options (`timeout`, `forceKillAfterDelay`, `cancelSignal`).
  */
 import { StringDecoder } from 'node:string_decoder';
-import { execaNode } from 'execa';
 import type { RunConfig } from '../matrix/types.js';
+import { startNodeWorker, startPythonWorker, type PythonWorker, type WorkerChannel, type WorkerProcessOptions } from './engines.js';
 import type { GpuMemorySampler } from './gpu-memory.js';
 import type { BackendName } from '../spec/types.js';
 import {
@@ -19,8 +19,10 @@ import {
 } from './protocol.js';
 
 export interface SpawnOptions {
-  /** The worker entry point, e.g. `dist/worker/main.js` (tests pass fake workers). */
+  /** The tfjs worker's entry point, e.g. `dist/worker/main.js` (tests pass fake workers). */
   workerFile: string;
+  /** The torch worker, for runs with `backend: torch`; absent = no Python with PyTorch was found. */
+  python?: PythonWorker;
   /** Sent in `start`: the worker aborts with `oom` once measured bytes pass it. @default null (no budget) */
   memoryLimitBytes?: number | null;
   /** Overrides `run.train.timeoutSeconds`; 0 = no timeout. Unit: ms. */
@@ -31,7 +33,7 @@ export interface SpawnOptions {
   signal?: AbortSignal;
   /** Added to the inherited environment (spawn-time facts: `MPX_SLOT`, `CUDA_VISIBLE_DEVICES`). */
   env?: Record<string, string>;
-  /** Node flags for the worker. @default process.execArgv (execa's default) */
+  /** Node flags for a tfjs worker. @default process.execArgv (execa's default) */
   nodeOptions?: string[];
   /** Called for every `progress` message. */
   onProgress?: (run: RunConfig, step: number, totalSteps: number) => void;
@@ -41,6 +43,8 @@ export interface SpawnOptions {
 
 /** What V8 prints when it aborts on a full heap. */
 const V8_HEAP_OOM = /JavaScript heap out of memory|Reached heap limit/;
+/** What a Python worker that died of memory prints last when it could not answer itself: MemoryError, PyTorch's allocators. */
+const PYTHON_OOM = /MemoryError|can't allocate memory|CUDA out of memory/;
 
 /** A worker exits by itself after its answer; one still alive this much later is killed. */
 const EXIT_GRACE_MS = 5_000;
@@ -63,24 +67,22 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   // A group of its own lets us kill the worker's children too (POSIX only; Windows has no process groups).
   const isDetached = process.platform !== 'win32';
 
-  const subprocess = execaNode(options.workerFile, [], {
-    ipc: true,
-    // `advanced` (structured clone) keeps NaN/Infinity losses that JSON would turn into null.
-    serialization: 'advanced',
+  const processOptions: WorkerProcessOptions = {
     timeout: timeoutMs > 0 ? timeoutMs : undefined,
-    killSignal: 'SIGTERM',
     forceKillAfterDelay: options.forceKillAfterMs ?? DEFAULT_FORCE_KILL_AFTER_MS,
     cancelSignal: options.signal,
     env: { ...options.env },
-    ...(options.nodeOptions ? { nodeOptions: options.nodeOptions } : {}),
     detached: isDetached,
-    reject: false,
-    // Nothing is buffered by execa (its maxBuffer would kill a chatty worker); we keep our own stderr tail.
-    buffer: false,
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: 'pipe',
-  });
+  };
+  let channel: WorkerChannel;
+  if (run.backend !== 'torch') {
+    channel = startNodeWorker(options.workerFile, { ...processOptions, nodeOptions: options.nodeOptions });
+  } else if (options.python !== undefined) {
+    channel = startPythonWorker(options.python, processOptions);
+  } else {
+    return noPythonRecord(run);
+  }
+  const { subprocess } = channel;
 
   const pid = subprocess.pid;
   if (isDetached && pid !== undefined) trackGroup(pid);
@@ -100,7 +102,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   // Subscribed before the first await so no message is missed; the loop ends when the channel disconnects (exit).
   const messages = (async () => {
     try {
-      for await (const message of subprocess.getEachMessage()) {
+      for await (const message of channel.messages) {
         if (!isChildMessage(message)) {
           state.protocolMismatch ??= describeForeignMessage(message);
           subprocess.kill();
@@ -130,7 +132,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
     }
   })();
 
-  await sendQuietly(subprocess, { mpx: PROTOCOL_VERSION, type: 'start', run, options: { memoryLimitBytes: options.memoryLimitBytes ?? null } });
+  await sendQuietly(channel, { mpx: PROTOCOL_VERSION, type: 'start', run, options: { memoryLimitBytes: options.memoryLimitBytes ?? null } });
   const result = await subprocess;
   await messages;
   clearTimeout(exitTimer);
@@ -164,7 +166,8 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   if (answer?.type === 'result') return record('ok', null, answer.measurements.backend, answer.measurements);
   if (answer?.type === 'failed') {
     const isOom = answer.kind === 'oom';
-    return record(isOom ? 'oom' : 'failed', oneLine(answer.message), answer.backend ?? readyBackend, null, isOom ? (answer.reachedBytes ?? null) : null);
+    const status = isOom ? 'oom' : answer.kind === 'unsupported' ? 'unsupported' : 'failed';
+    return record(status, oneLine(answer.message), answer.backend ?? readyBackend, null, isOom ? (answer.reachedBytes ?? null) : null);
   }
 
   const during = `during ${phase}${lastStep && phase === 'training' ? ` (step ${lastStep.step}/${lastStep.totalSteps})` : ''}`;
@@ -185,9 +188,12 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
     return record('crashed', withStderr(`worker could not start: ${oneLine(result.shortMessage ?? 'unknown error')}`), null);
   }
   const how = result.signal !== undefined ? `signal ${result.signal}` : result.exitCode === 0 ? 'exit code 0 without a result' : `exit code ${result.exitCode}`;
-  // V8 aborts the process when its JavaScript heap is full: an out-of-memory answer, not a crash of mpx's making.
-  if (V8_HEAP_OOM.test(stderrTail.text())) {
-    return record('oom', withStderr(`worker ran out of JavaScript heap (${how}) ${during}`), readyBackend);
+  // A full JavaScript heap aborts V8; Python can die of MemoryError before answering: out-of-memory answers, not
+  // crashes of mpx's making.
+  const stderrText = stderrTail.text();
+  if (V8_HEAP_OOM.test(stderrText) || PYTHON_OOM.test(stderrText)) {
+    const what = V8_HEAP_OOM.test(stderrText) ? 'JavaScript heap' : 'memory';
+    return record('oom', withStderr(`worker ran out of ${what} (${how}) ${during}`), readyBackend);
   }
   return record('crashed', withStderr(`worker exited unexpectedly (${how}) ${during}`), readyBackend);
 }
@@ -204,12 +210,30 @@ interface WorkerState {
 
 
 /** A worker that is gone cannot receive messages; that is reported by its exit, not here. */
-async function sendQuietly(subprocess: { sendMessage(message: ParentMessage): Promise<void> }, message: ParentMessage): Promise<void> {
+async function sendQuietly(channel: WorkerChannel, message: ParentMessage): Promise<void> {
   try {
-    await subprocess.sendMessage(message);
+    await channel.send(message);
   } catch {
     // Disconnected already.
   }
+}
+
+/** A torch run without a torch worker: `mpx run` checks for Python before it starts, so only a caller's slip gets here. */
+function noPythonRecord(run: RunConfig): RunRecord {
+  return {
+    runId: run.runId,
+    cellId: run.cellId,
+    cellIndex: run.cellIndex,
+    repeat: run.repeat,
+    status: 'failed',
+    reason: 'backend torch needs a Python with PyTorch, and none was given to the runner',
+    backend: null,
+    wallMs: 0,
+    measurements: null,
+    reachedBytes: null,
+    gpuPeakBytes: null,
+    attempts: 1,
+  };
 }
 
 function describeForeignMessage(message: unknown): string {

@@ -2,6 +2,7 @@
  * One run: build data and model from the seed, measure memory on the fp32 graph, train under the cell's policy
  * with gradient accumulation and loss scaling, evaluate, and return the measurements.
  */
+import { cpus } from 'node:os';
 import { tf } from './tfjs.js';
 import type { RunConfig } from '../matrix/types.js';
 import type { RunMeasurements } from '../runner/protocol.js';
@@ -238,8 +239,15 @@ export async function trainRun(
     activationsPeakBytes: memory.activationsPeakBytes,
     peakModeledBytes: memory.peakModeledBytes,
     activationsPeakModeledBytes: memory.activationsPeakModeledBytes,
+    reservedPeakBytes: null,
     rssPeakBytes: readRssPeakBytes(),
     wasmHeapBytes: readWasmHeapBytes(),
+    engine: {
+      // tfjs-node decides between CPU and GPU inside TensorFlow and does not say which; wasm and cpu run on the CPU.
+      device: backend === 'tensorflow' ? null : 'cpu',
+      deviceName: backend === 'tensorflow' ? null : (cpus()[0]?.model.trim() ?? null),
+      memoryMethod: 'tensor ledger: every buffer of the backend counted once, fp32 graph',
+    },
   };
   trainer.dispose();
   return measurements;

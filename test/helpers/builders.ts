@@ -94,8 +94,10 @@ export function measurements(overrides: Partial<RunMeasurements> = {}): RunMeasu
     restingBytes: 8_036_352,
     peakModeledBytes: 8_229_376,
     activationsPeakModeledBytes: 192_000,
+    reservedPeakBytes: null,
     rssPeakBytes: 187_654_144,
     wasmHeapBytes: null,
+    engine: { device: 'cpu', deviceName: 'Test CPU', memoryMethod: 'tensor ledger' },
     ...overrides,
   };
 }

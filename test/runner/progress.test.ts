@@ -43,6 +43,7 @@ const counts = (partial: Partial<ProgressSnapshot['counts']>): ProgressSnapshot[
   timeout: 0,
   crashed: 0,
   oom: 0,
+  unsupported: 0,
   interrupted: 0,
   ...partial,
 });

@@ -99,7 +99,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
       // For float32 the policy's model is the measurement itself.
       expect(f32.peakModeledBytes).toBe(f32.peakBytes);
       expect(f32.activationsPeakModeledBytes).toBe(f32.activationsPeakBytes);
-      expect(bf16.activationsPeakModeledBytes).toBeLessThan(bf16.activationsPeakBytes);
+      expect(bf16.activationsPeakModeledBytes).toBeLessThan(bf16.activationsPeakBytes!);
     });
   });
 }

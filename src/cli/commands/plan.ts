@@ -1,6 +1,10 @@
 import { loadAndPlan } from '../load-specs.js';
+import { checkTorch } from '../torch.js';
 
-/** `mpx plan <specs...> [--json]`: print the expanded runs without running them. */
+/**
+ * `mpx plan <specs...> [--json]`: print the expanded runs without running them. `--json` gives each run's whole
+ * RunConfig under `run`: the torch worker runs one such object by itself (`python … --run FILE`).
+ */
 export async function planCommand(args: string[], options: { json: boolean; maxRuns?: number }): Promise<number> {
   const planned = await loadAndPlan(args, options);
   const runs = planned.flatMap(({ spec, plan }) =>
@@ -17,8 +21,10 @@ export async function planCommand(args: string[], options: { json: boolean; maxR
       accumulationSteps: run.accumulationSteps,
       backend: run.backend,
       steps: run.train.steps,
+      run,
     })),
   );
+  for (const warning of (await checkTorch(planned, false)).warnings) process.stderr.write(`mpx: ${warning}\n`);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
     return 0;

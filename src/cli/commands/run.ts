@@ -6,12 +6,14 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
+import type { TorchDescription } from '../../results/metadata.js';
 import { SpecResults } from '../../results/spec-results.js';
 import { assertResultsDirWritable, readRunRecords, removeStaleTempFiles } from '../../results/store.js';
 import { findTensorflowPackage, placeWorkers } from '../../runner/devices.js';
 import { startGpuMemorySampler } from '../../runner/gpu-memory.js';
 import { acquireResultsLock, isProcessAlive } from '../../runner/lock.js';
 import { runAll } from '../../runner/pool.js';
+import type { PythonWorker } from '../../runner/engines.js';
 import { createProgress } from '../../runner/progress.js';
 import { isStoredRecord } from '../../runner/protocol.js';
 import { locateProblems } from '../../spec/locator.js';
@@ -21,6 +23,7 @@ import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, type RunSelection, selectRuns } from '../select-runs.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK } from '../exit-codes.js';
 import { interruptOnSignals } from '../signals.js';
+import { checkTorch } from '../torch.js';
 
 export interface RunCommandOptions {
   jobs?: number;
@@ -54,6 +57,8 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
   assertFilterMatches(filter, planned.map((p) => p.plan));
   const memoryLimitBytes = parseMemoryLimit(options.memoryLimit);
   assertBackendsInstalled(planned);
+  const torch = await checkTorch(planned);
+  for (const warning of torch.warnings) process.stderr.write(`mpx: ${warning}\n`);
   assertResultsDirWritable(options.resultsDir);
   // Held from reading the stored records to writing the last result: a second mpx run on the same directory would
   // interleave its records with ours.
@@ -62,29 +67,36 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
     // Half-written temp files of an mpx that was killed mid-write (its results files are intact).
     removeStaleTempFiles(options.resultsDir, isProcessAlive);
     const env = await collectEnvironment({ cwd: process.cwd(), ignorePaths: [options.resultsDir] });
-    const specs = planned.map((p) => startSpec(p, filter, env, options));
-    const isInterrupted = await runSelected(specs, planned, env, memoryLimitBytes, options);
+    const torchFacts = torch.probe === null || torch.worker === null ? null : { version: torch.probe.torch, python: torch.worker.python, cuda: torch.probe.cuda, blas: torch.probe.blas };
+    const specs = planned.map((p) => startSpec(p, filter, { ...env, torch: torchFacts }, options));
+    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, options);
     return summarise(specs, filter, isInterrupted, options.resultsDir);
   } finally {
     lock.release();
   }
 }
 
-function startSpec(planned: PlannedSpec, filter: RunFilter, env: Environment, options: RunCommandOptions): SpecRun {
+function startSpec(planned: PlannedSpec, filter: RunFilter, env: Environment & { torch: TorchDescription | null }, options: RunCommandOptions): SpecRun {
   const { spec, plan } = planned;
   const selection = selectRuns(plan, readRunRecords(options.resultsDir, spec.name), {
     filter,
     force: options.force ?? false,
     retryFailed: options.retryFailed ?? false,
   });
-  const machine = { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, provenance: env.git };
+  const machine = { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, torch: env.torch, provenance: env.git };
   const results = new SpecResults(spec.name, spec, plan, selection.stored, options.resultsDir, machine);
   reportSelection(planned, selection, filter);
   return { planned, selection, results };
 }
 
 /** Runs every selected run of every spec in one pool; true when the user interrupted it. */
-async function runSelected(specs: SpecRun[], planned: PlannedSpec[], env: Environment, memoryLimitBytes: number | null, options: RunCommandOptions): Promise<boolean> {
+async function runSelected(
+  specs: SpecRun[],
+  planned: PlannedSpec[],
+  env: Environment,
+  workers: { memoryLimitBytes: number | null; python?: PythonWorker },
+  options: RunCommandOptions,
+): Promise<boolean> {
   const runs = specs.flatMap((s) => s.selection.toRun);
   if (runs.length === 0) {
     process.stderr.write('mpx: nothing to run: every selected run has a result (use --force to re-run)\n');
@@ -104,7 +116,7 @@ async function runSelected(specs: SpecRun[], planned: PlannedSpec[], env: Enviro
         signal,
         failFast: options.failFast,
         retries: options.retries,
-        memoryLimitBytes,
+        ...workers,
         // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
         env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
         ...(gpus.length > 0

@@ -354,6 +354,7 @@ function environmentChanges(base: RunMetadata | null, head: RunMetadata | null):
   const packages = [...new Set([...Object.keys(base.tfjsVersions), ...Object.keys(head.tfjsVersions)])].sort();
   for (const pkg of packages) compare(pkg.replace(/^@tensorflow\//, ''), (m) => m.tfjsVersions[pkg]);
   compare('backends', (m) => m.backends.join(', '));
+  compare('torch', (m) => (m.torch === null ? null : `${m.torch.version}${m.torch.cuda ? ' (CUDA)' : ''}`));
   compare('os', (m) => m.os);
   compare('cpu', (m) => m.cpu.model);
   compare('cores', (m) => m.cpu.cores || null);
