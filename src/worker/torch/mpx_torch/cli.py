@@ -18,13 +18,11 @@ import re
 import sys
 import traceback
 
+from . import rss
+from .errors import MemoryBudgetExceeded, Unsupported
 from .protocol import Channel, claim_stdout, is_start_message
 
 OOM_PATTERN = re.compile(r"out of memory|can't allocate memory", re.IGNORECASE)
-
-
-class Unsupported(Exception):
-    """This PyTorch cannot run the run's policy on this device."""
 
 
 def start_torch():
@@ -50,7 +48,6 @@ def start_torch():
 
 def execute(run, device, engine, memory_limit_bytes, mnist_dir, on_progress):
     """Probes the policy's ops, then trains; returns the measurements."""
-    from .memory import rss_check
     from .probe import op_kinds, unsupported_reason
     from .train import train_run
 
@@ -59,16 +56,14 @@ def execute(run, device, engine, memory_limit_bytes, mnist_dir, on_progress):
         raise Unsupported(reason)
     limit = memory_limit_bytes if memory_limit_bytes is not None else run.get('memoryLimitBytes')
     measurements, trainer = train_run(run, device, limit, mnist_dir, on_progress, engine)
-    if os.environ.get('MPX_TORCH_MEMORY_CHECK') == '1' and device.type == 'cpu':
-        measurements['engine']['memoryCheck'] = rss_check(lambda: trainer.update(run['train']['steps']),
-                                                         measurements['restingBytes'])
+    if rss.check_requested() and device.type == 'cpu':
+        measurements['engine']['memoryCheck'] = rss.measure_update(
+            lambda: trainer.update(run['train']['steps']), measurements['restingBytes'])
     return measurements
 
 
 def classify(error, device):
-    """(kind, message, reachedBytes) of a failed run."""
-    from .memory import MemoryBudgetExceeded
-
+    """(kind, message, reachedBytes) of a failed run. Loads nothing new: torch may be what failed."""
     if isinstance(error, Unsupported):
         return 'unsupported', str(error), None
     if isinstance(error, MemoryBudgetExceeded):
@@ -76,7 +71,7 @@ def classify(error, device):
     if isinstance(error, MemoryError) or OOM_PATTERN.search(str(error)):
         reached = None
         if device is not None and device.type == 'cuda':
-            import torch
+            import torch  # already loaded: a device was chosen
 
             reached = torch.cuda.max_memory_allocated(device)
         return 'oom', f'out of memory: {str(error).strip() or type(error).__name__}', reached
@@ -154,6 +149,8 @@ def main(argv):
     if not args.run and (args.mnist_dir or args.memory_limit is not None):
         parser.error('--mnist-dir and --memory-limit go with --run')
     answers = claim_stdout()
+    if rss.check_requested():
+        rss.prepare()  # before torch allocates anything
     if args.probe:
         return probe(answers)
     return standalone(args, answers) if args.run else worker(answers)

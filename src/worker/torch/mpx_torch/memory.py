@@ -18,24 +18,14 @@ outputs, 16-bit weight copies, activation gradients, kernel scratch), unless it 
 range returns (known by address once it returns, and counted as such from its allocation). On CUDA they are null.
 """
 import bisect
-import ctypes
-import gc
-import resource
-import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
+from .errors import MemoryBudgetExceeded
+
 MEASURED_UPDATE = 'mpx/measured-update'
 FORWARD_BACKWARD = 'mpx/forward-backward'
-
-
-class MemoryBudgetExceeded(Exception):
-    def __init__(self, reached_bytes, limit_bytes):
-        super().__init__(
-            f'the measured peak reached {reached_bytes} bytes, above the memory budget of {limit_bytes} bytes'
-        )
-        self.reached_bytes = reached_bytes
 
 
 class MemoryReport:
@@ -137,51 +127,55 @@ def _replay(roots, grad_addresses):
     (window_start, window_end), = ranges[MEASURED_UPDATE]
     forward_backward = sorted(ranges[FORWARD_BACKWARD])
     # The weight gradients a forward/backward range returns are the allocations live at their addresses when it ends.
-    marks = [end for start, end in forward_backward if window_start <= start <= window_end]
-    exact_roles = len(marks) == len(grad_addresses)
-    marks = list(zip(marks, grad_addresses))
+    ends = [end for start, end in forward_backward if window_start <= start <= window_end]
+    exact_roles = len(ends) == len(grad_addresses)
+    marks = list(zip(ends, grad_addresses))
 
     def in_forward_backward(when):
         i = bisect.bisect_right(forward_backward, (when, float('inf'))) - 1
         return i >= 0 and when <= forward_backward[i][1]
 
-    # First pass: a role per allocation (a list shared by its alloc and free events, so marks apply retroactively).
-    live, roles = {}, []
-    total = 0
+    # First pass: one record [role, bytes] per allocation, shared by its free (so gradient marks act retroactively).
+    # A free of a block allocated before this profile (possible when a process profiles twice) has no record.
+    live, records = {}, []
+    previous_total = None
     for when, _, address, size, allocator_total, ours in allocations:
         while marks and marks[0][0] < when:
             for a in marks.pop(0)[1]:
                 if a in live:
                     live[a][0] = 'gradients'
         if size > 0:
-            live[address] = ['activations' if in_forward_backward(when) else 'other'] if ours else ['profiler']
-            roles.append(live[address])
+            live[address] = [('activations' if in_forward_backward(when) else 'other') if ours else 'profiler', size]
+            records.append(live[address])
         else:
-            roles.append(live.pop(address, ['profiler']))
-        total += size
-        # The allocator's own running total confirms the order (one thread allocates, or the clock was kind).
-        exact_roles = exact_roles and total == allocator_total
+            records.append(live.pop(address, None))
+        # The allocator's own running total must move by each event's size: then the time order is its order.
+        exact_roles = exact_roles and (previous_total is None or allocator_total - previous_total == size)
+        previous_total = allocator_total
 
-    if not exact_roles:  # the allocator's totals alone: peak and resting stay exact (up to 1.13's 8-byte handles)
-        before = [a[4] for a in allocations if a[0] < window_start]
-        inside = [a[4] for a in allocations if window_start <= a[0] <= window_end]
+    if not exact_roles:  # order unknown: the allocator's totals alone, relative to where this profile began
+        base = allocations[0][4] - allocations[0][3]
+        before = [a[4] - base for a in allocations if a[0] < window_start]
+        inside = [a[4] - base for a in allocations if window_start <= a[0] <= window_end]
         resting = before[-1] if before else 0
         return {'peak': max(inside + [resting]), 'resting': resting, 'grads': None, 'activations_peak': None}
 
-    # Second pass: live bytes per role through the measured update.
+    # Second pass: live bytes per role through the measured update (profiler handles not counted).
     by_role = {'activations': 0, 'gradients': 0, 'other': 0, 'profiler': 0}
     resting = peak = grads_at_peak = activations_peak = 0
-    for (when, _, _, size, _, _), (role,) in zip(allocations, roles):
+    for (when, _, _, size, _, _), record in zip(allocations, records):
         if when > window_end:
             break
-        by_role[role] += size
+        if record is None:
+            continue
+        by_role[record[0]] += size
         counted = by_role['activations'] + by_role['gradients'] + by_role['other']
         if when < window_start:
             resting = peak = counted
-        elif counted > peak:
+            continue
+        if counted > peak:
             peak, grads_at_peak = counted, by_role['gradients']
-        if when >= window_start:
-            activations_peak = max(activations_peak, by_role['activations'])
+        activations_peak = max(activations_peak, by_role['activations'])
     return {'peak': peak, 'resting': resting, 'grads': grads_at_peak, 'activations_peak': activations_peak}
 
 
@@ -189,45 +183,3 @@ def check_budget(report, limit_bytes):
     if limit_bytes is not None and report.peak_bytes > limit_bytes:
         raise MemoryBudgetExceeded(report.peak_bytes, limit_bytes)
 
-
-def rss_peak_bytes():
-    """Peak resident set size of this process (getrusage ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
-def _proc_status_bytes(key):
-    with open('/proc/self/status', encoding='utf-8') as status:
-        for line in status:
-            if line.startswith(key + ':'):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f'no {key} in /proc/self/status')
-
-
-def rss_check(update, resting_bytes):
-    """
-    A second, independent CPU figure (MPX_TORCH_MEMORY_CHECK=1): the growth of the resident set over one more update
-    with the same state (slots exist), run after training so no timed step is affected. glibc is told to serve every
-    block of 64 KiB or more with its own mmap and to return freed memory at once (so a freed buffer stops counting and
-    a new one starts counting, as in the allocator), free pages are trimmed, the kernel's high-water mark is reset
-    (/proc/self/clear_refs 5); then peak = profiler-measured resting bytes + (VmHWM after − VmRSS before).
-    Counts everything the process touches: allocator and page rounding, oneDNN scratch outside PyTorch's allocator.
-    """
-    libc = ctypes.CDLL(None)
-    libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
-    libc.mallopt(_M_TRIM_THRESHOLD, 64 * 1024)
-    gc.collect()
-    libc.malloc_trim(0)
-    with open('/proc/self/clear_refs', 'w', encoding='ascii') as clear_refs:
-        clear_refs.write('5')
-    before = _proc_status_bytes('VmRSS')
-    update()
-    growth = _proc_status_bytes('VmHWM') - before
-    return {
-        'method': 'resident-set growth over one more update (VmHWM - VmRSS, glibc mmap threshold 64 KiB)',
-        'peakBytes': resting_bytes + growth,
-    }

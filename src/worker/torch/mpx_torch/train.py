@@ -12,7 +12,8 @@ from torch.profiler import record_function
 
 from .data import batch_indices, build_dataset
 from .loss_scale import LossScaler, all_finite
-from .memory import FORWARD_BACKWARD, check_budget, measure_memory, rss_peak_bytes
+from . import rss
+from .memory import FORWARD_BACKWARD, check_budget, measure_memory
 from .model import build_model
 from .optimizer import create_optimizer
 from .seeded import derive_seed
@@ -147,7 +148,7 @@ def train_run(run, device, memory_limit_bytes=None, mnist_dir=None, on_progress=
         'activationsPeakBytes': memory.activations_peak_bytes,
         'peakModeledBytes': None,
         'activationsPeakModeledBytes': None,
-        'rssPeakBytes': rss_peak_bytes(),
+        'rssPeakBytes': rss.peak_bytes(),
         'wasmHeapBytes': None,
         'reservedPeakBytes': memory.reserved_peak_bytes,
         'engine': dict(engine or {}, memoryMethod=memory.method),
