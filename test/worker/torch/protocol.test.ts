@@ -123,15 +123,16 @@ except RuntimeError:
 });
 
 describe('torch standalone mode', () => {
-  it('takes a bare RunConfig or a plan object carrying it under "run"; prints one JSON object, progress on stderr', async () => {
+  it('takes a bare RunConfig or a plan object carrying it under "run"; prints one JSON object, progress on stderr; MPX_TORCH_THREADS', async () => {
     const run = makeRun(tinySpec({ steps: 3 }));
-    for (const document of [run, { spec: 't', cell: 0, run }]) {
-      const done = await runWorker(['--run', '-'], JSON.stringify(document));
+    for (const [document, threads] of [[run, '1'], [{ spec: 't', cell: 0, run }, '2']] as const) {
+      const done = await runWorker(['--run', '-'], JSON.stringify(document), { MPX_TORCH_THREADS: threads });
       expect(done.code).toBe(0);
       const outcome = JSON.parse(done.stdout) as StandaloneOutcome;
       expect(done.stdout.trim().split('\n')).toHaveLength(1);
       expect(outcome).toMatchObject({ status: 'ok', reason: null, reachedBytes: null });
       expect(outcome.measurements!.steps).toBe(3);
+      expect(outcome.measurements!.engine.threads).toBe(Number(threads));
       expect(done.stderr).toMatch(/step 3\/3/);
     }
   });
@@ -146,9 +147,11 @@ describe('torch standalone mode', () => {
     expect(oom.code).toBe(0);
     expect(JSON.parse(oom.stdout)).toMatchObject({ status: 'oom', measurements: null, reachedBytes: expect.any(Number) });
 
-    const broken = await runWorker(['--run', '-'], JSON.stringify({ model: {} }));
-    expect(broken.code).toBe(1);
-    expect(JSON.parse(broken.stdout)).toMatchObject({ status: 'failed', reason: expect.any(String), measurements: null });
+    for (const document of [{ model: {} }, [makeRun(tinySpec())]]) {
+      const broken = await runWorker(['--run', '-'], JSON.stringify(document));
+      expect(broken.code).toBe(1);
+      expect(JSON.parse(broken.stdout)).toMatchObject({ status: 'failed', reason: expect.any(String), measurements: null });
+    }
   });
 
   it('reads the mnist digits from --mnist-dir, and says so when none was given', async () => {

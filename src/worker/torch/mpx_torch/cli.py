@@ -109,7 +109,10 @@ def read_run(path):
     with (sys.stdin if path == '-' else open(path, encoding='utf-8')) as source:
         document = json.load(source)
     # A `mpx plan --json` object carries the RunConfig under "run"; a bare RunConfig is accepted too.
-    return document['run'] if isinstance(document, dict) and isinstance(document.get('run'), dict) else document
+    run = document.get('run', document) if isinstance(document, dict) else None
+    if not isinstance(run, dict) or not isinstance(run.get('model'), dict):
+        raise ValueError('expected one RunConfig object, or one `mpx plan --json` object with it under "run"')
+    return run
 
 
 def standalone(args, answers):

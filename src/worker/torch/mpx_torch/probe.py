@@ -14,25 +14,19 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from .model import activate
+from .model import Dropout, activate
 
 POLICY_DTYPES = {'mixed_bfloat16': torch.bfloat16, 'mixed_float16': torch.float16}
 
-
-def _dropout(t):
-    x = t(8)
-    keep = torch.rand(8, device=x.device, dtype=x.dtype) >= 0.5
-    return x * (keep.to(x.dtype) * 2.0)
-
-
-# Each probe gets t(*shape): a random tensor of the dtype on the device that requires grad.
+# Each probe gets t(*shape): a random tensor of the dtype on the device that requires grad. The ops are those
+# model.py runs (F.pad before conv2d for TensorFlow's odd `same` pixel, -inf padding before max_pool2d).
 OP_PROBES = {
     'matmul': lambda t: t(2, 3) @ t(3, 4),
     'bias add': lambda t: t(2, 3) + t(3),
     'conv2d': lambda t: F.conv2d(t(1, 2, 5, 5), t(3, 2, 3, 3), None, (1, 1), (1, 1)),
     'padding': lambda t: F.pad(t(1, 2, 4, 4), (0, 1, 0, 1)),
     'max_pool2d': lambda t: F.max_pool2d(F.pad(t(1, 2, 5, 5), (0, 1, 0, 1), value=-math.inf), 2, 2),
-    'dropout': _dropout,
+    'dropout': lambda t: Dropout({'rate': 0.5}, None)(t(8), True, 1),
     'relu': lambda t: activate(t(2, 3), 'relu'),
     'sigmoid': lambda t: activate(t(2, 3), 'sigmoid'),
     'tanh': lambda t: activate(t(2, 3), 'tanh'),
@@ -74,11 +68,12 @@ def unsupported_reason(policy, kinds, device):
     dtype = POLICY_DTYPES.get(policy)
     if dtype is None:
         return None
+
+    def t(*shape):
+        return torch.rand(shape, device=device).to(dtype).requires_grad_()
+
     for kind in kinds:
         try:
-            def t(*shape):
-                return torch.rand(shape, device=device).to(dtype).requires_grad_()
-
             OP_PROBES[kind](t).float().sum().backward()
         except RuntimeError as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
