@@ -31,6 +31,42 @@ matrix:
   policy: [float32, mixed_bfloat16]
 `;
 
+describe('torch out of memory', () => {
+  it('classifies a real CPU allocation failure as oom (address space capped 1 GiB above what torch holds)', async () => {
+    // One dense layer of 65536 units at batch 8192: its first output alone is 2 GiB.
+    const run = makeRun(`
+name: huge
+seed: 1
+data: { kind: synthetic, samples: 256, evalSamples: 16 }
+train: { steps: 3, warmupSteps: 1, optimizer: { name: sgd, learningRate: 0.01 } }
+models:
+  wide: { preset: mlp, input: [16], hidden: [65536], classes: 4 }
+matrix: { batchSize: [8192] }
+`);
+    const [kind, message, reached] = await pythonSnippet<[string, string, number | null]>(
+      `
+import json, resource, sys
+from mpx_torch.cli import classify, execute, start_torch
+from mpx_torch.protocol import encode
+run = json.load(sys.stdin)
+device, engine = start_torch()
+with open('/proc/self/status') as status:
+    size = next(int(line.split()[1]) * 1024 for line in status if line.startswith('VmSize:'))
+resource.setrlimit(resource.RLIMIT_AS, (size + 2**30, resource.RLIM_INFINITY))
+try:
+    execute(run, device, engine, None, None, None)
+    print(encode(['none', '', None]))
+except Exception as error:
+    print(encode(classify(error, device)))
+`,
+      run,
+    );
+    expect(kind).toBe('oom');
+    expect(message).toMatch(/^out of memory: .*can't allocate memory/);
+    expect(reached).toBeNull();
+  });
+});
+
 describe('torch memory identities (float32 and mixed_bfloat16 alike)', () => {
   it('params 4P, Adam slots 8P, momentum 4P, SGD 0; resting 12P, +4P of accumulators for k = 2 and 4', async () => {
     const cases: Array<{ policy: string; model: string; optimizer: string; k: number }> = [];

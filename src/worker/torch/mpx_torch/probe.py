@@ -99,7 +99,8 @@ def blas_library():
     """
     The library that serves torch's float32 BLAS calls: the one defining `sgemm_` as the dynamic linker resolves it
     for libtorch (global scope first, then libtorch_cpu's own dependencies), found by address in /proc/self/maps.
-    Wheels that link MKL statically export no sgemm_: then torch's build config says, else "unknown".
+    Wheels that link MKL statically export no sgemm_ of another library: then torch's build config says, else
+    "unknown".
     """
     torch.ones(4, 4) @ torch.ones(4, 4)
     handles = [ctypes.CDLL(None)]
@@ -113,6 +114,8 @@ def blas_library():
         except AttributeError:
             continue
         path = _mapped_library(address) or 'unknown'
+        if 'libtorch' in os.path.basename(path):
+            break  # a BLAS linked into libtorch itself: only the build config can name it
         for name in ('openblas', 'mkl', 'blis', 'atlas', 'flexiblas'):
             if name in path.lower():
                 return f'{name} ({path})'
