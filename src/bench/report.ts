@@ -8,6 +8,7 @@ import type { BenchEnvironment } from './env.js';
 import type { PlanTiming } from './plan.js';
 import type { OverheadResults, PoolResults } from './processes.js';
 import type { StockResults } from './stock.js';
+import type { TorchResults } from './torch.js';
 
 export interface Row {
   id: string;
@@ -28,6 +29,7 @@ export interface BenchResults {
   stock: StockResults | { error: string };
   overhead: OverheadResults | { error: string };
   pool: PoolResults | { error: string };
+  torch: TorchResults | { error: string };
   /** Per section (plan, compute, stock, overhead, pool): other processes' share of the machine; null off Linux. */
   contention: Record<string, Contention | null>;
   durationMs: number;
@@ -53,6 +55,30 @@ function stepOf(compute: ComputeResults, preset: string, policy: string): StepMe
 
 function profileOf(compute: ComputeResults, preset: string, policy: string): PolicyProfile | undefined {
   return compute.profiles.find((p) => p.preset === preset && p.policy === policy);
+}
+
+/** The torch engine beside patched wasm on the same core: its steps, and wasm ÷ torch (above 1: torch is faster). */
+function torchRows({ torch, compute }: BenchResults): Row[] {
+  if (!ok(torch)) return [errorRow('torch', 'Torch engine (PyTorch through Python)', torch.error)];
+  const rows: Row[] = [];
+  const name = { mlp: 'MLP', cnn: 'CNN' } as const;
+  for (const step of torch.steps) {
+    const wasm = ok(compute) ? stepOf(compute, step.preset, 'float32') : undefined;
+    const float32 = torch.steps.find((s) => s.preset === step.preset && s.policy === 'float32');
+    const isFloat32 = step.policy === 'float32';
+    rows.push({
+      id: `torch.${step.preset}.${step.policy}`,
+      measurement: isFloat32
+        ? `${name[step.preset]} step, patched wasm ÷ torch (PyTorch ${torch.probe.torch}, ${torch.probe.cuda ? 'CUDA' : 'CPU'}), float32, batch ${step.batchSize}`
+        : `  torch ${step.policy} (real 16-bit) ÷ torch float32`,
+      value: isFloat32 ? `${wasm ? ms(wasm.step.wallMs) : '—'} vs ${ms(step.stepMs)}` : `${ms(step.stepMs)} vs ${float32 ? ms(float32.stepMs) : '—'}`,
+      target: '',
+      ratio: isFloat32 ? (wasm ? wasm.step.wallMs / step.stepMs : null) : float32 ? step.stepMs / float32.stepMs : null,
+      pass: null,
+    });
+  }
+  for (const failure of torch.failed) rows.push(errorRow('torch.failed', 'Torch engine run', failure));
+  return rows;
 }
 
 function errorRow(id: string, measurement: string, error: string): Row {
@@ -167,6 +193,7 @@ export function buildRows(results: BenchResults): Row[] {
   } else {
     rows.push(errorRow('compute', 'In-process training measurements', compute.error));
   }
+  rows.push(...torchRows(results));
 
   if (ok(overhead)) {
     const s = overhead.overheadMs / 1000;

@@ -48,7 +48,7 @@ export interface ProgressSnapshot {
 
 /** Progress messages can come many times a second per worker; the block is redrawn at most this often for them. */
 const REDRAW_INTERVAL_MS = 100;
-const STATUS_WIDTH = 7; // the longest status: 'crashed', 'timeout'
+const STATUS_WIDTH = 11; // the longest status: 'unsupported'
 
 const ESC = '\u001b[';
 

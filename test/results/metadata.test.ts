@@ -29,7 +29,8 @@ describe('collectMetadata', () => {
       git: { commit: 'a'.repeat(40), dirty: true },
       spec: { name: 'golden', file: 'experiments/golden.yaml', sha256: 'b'.repeat(64) },
       date: '2025-01-30T12:00:00.000Z',
-      runs: { planned: 24, recorded: 19, reused: 0, ok: 10, failed: 1, timeout: 4, crashed: 1, oom: 3 },
+      runs: { planned: 24, recorded: 19, reused: 0, ok: 10, failed: 1, timeout: 4, crashed: 1, oom: 3, unsupported: 0 },
+      torch: null,
     });
   });
 

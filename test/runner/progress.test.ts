@@ -69,13 +69,13 @@ describe('format functions', () => {
 
   it('writes one line per finished run', () => {
     expect(formatFinishedLine(okRecord('a', 2_100), mlp, 3, 36)).toBe(
-      '[ 3/36] ok      mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)',
+      '[ 3/36] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)',
     );
     expect(formatFinishedLine(failedRecord('b', 'crashed', 'worker exited unexpectedly (signal SIGKILL) during training', 400), cnn, 12, 36)).toBe(
-      '[12/36] crashed cnn bs=64 float32 acc=1  worker exited unexpectedly (signal SIGKILL) during training  (400 ms)',
+      '[12/36] crashed     cnn bs=64 float32 acc=1  worker exited unexpectedly (signal SIGKILL) during training  (400 ms)',
     );
     expect(formatFinishedLine(failedRecord('c', 'oom', 'over budget', 1_000), cnn, 7, 7)).toBe(
-      '[7/7] oom     cnn bs=64 float32 acc=1  over budget  (1.0 s)',
+      '[7/7] oom         cnn bs=64 float32 acc=1  over budget  (1.0 s)',
     );
   });
 
@@ -140,8 +140,8 @@ describe('createProgress', () => {
     progress.finish(failedRecord(cnn.runId, 'timeout', 'timed out after 30 s during training (step 3/30)', 30_000), cnn);
     progress.done();
     expect(stream.text).toBe(
-      '[1/2] ok      mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)\n' +
-        '[2/2] timeout cnn bs=64 float32 acc=1  timed out after 30 s during training (step 3/30)  (30.0 s)\n',
+      '[1/2] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)\n' +
+        '[2/2] timeout     cnn bs=64 float32 acc=1  timed out after 30 s during training (step 3/30)  (30.0 s)\n',
     );
   });
 
@@ -173,7 +173,7 @@ describe('createProgress', () => {
     nowMs = 2_100;
     progress.finish(okRecord(mlp.runId, 2_100), mlp);
     expect(take()).toBe(
-      '\u001b[3A\u001b[0J[1/2] ok      mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)\n' +
+      '\u001b[3A\u001b[0J[1/2] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)\n' +
         '1/2 done · 1 running · ETA 2.1 s\n' +
         '  cnn bs=64 float32 acc=1  starting  (1.6 s)\n',
     );

