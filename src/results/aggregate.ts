@@ -56,6 +56,9 @@ export interface ResultRow {
   restingBytes: number | null;
   peakModeledBytes: number | null;
   activationsPeakModeledBytes: number | null;
+  peakTfModeledBytes: number | null;
+  activationsPeakTfModeledBytes: number | null;
+  peakTorchModeledBytes: number | null;
   reservedPeakBytes: number | null;
   rssPeakBytes: number | null;
   wasmHeapBytes: number | null;
@@ -137,6 +140,9 @@ export function aggregateCells(plan: Plan, records: readonly StoredRecord[]): Re
       restingBytes: pick('restingBytes'),
       peakModeledBytes: pick('peakModeledBytes'),
       activationsPeakModeledBytes: pick('activationsPeakModeledBytes'),
+      peakTfModeledBytes: pick('peakTfModeledBytes'),
+      activationsPeakTfModeledBytes: pick('activationsPeakTfModeledBytes'),
+      peakTorchModeledBytes: pick('peakTorchModeledBytes'),
       reservedPeakBytes: pick('reservedPeakBytes'),
       rssPeakBytes: pick('rssPeakBytes'),
       wasmHeapBytes: pick('wasmHeapBytes'),

@@ -281,6 +281,38 @@ export const COLUMNS: readonly Column[] = [
   ),
   numeric(
     {
+      name: 'peak_tf_modeled_bytes',
+      unit: 'bytes',
+      kind: 'modeled',
+      description:
+        'tfjs: what TensorFlow would hold under the policy: the same update replayed with the lifetimes TensorFlow gives its tensors (freed after the last forward consumer unless a gradient keeps them, then after that gradient; no kernel temporaries; variables updated in place) at the policy\'s sizes. The figure to plan GPU memory with. Empty on torch rows (measured there).',
+    },
+    'peakTfModeledBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    {
+      name: 'activations_peak_tf_modeled_bytes',
+      unit: 'bytes',
+      kind: 'modeled',
+      description: 'Largest activation bytes (activations and activation gradients) under the policy with TensorFlow\'s lifetimes, at any moment of the update; empty on torch rows.',
+    },
+    'activationsPeakTfModeledBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    {
+      name: 'peak_torch_modeled_bytes',
+      unit: 'bytes',
+      kind: 'modeled',
+      description:
+        "tfjs: the same replay as peak_tf_modeled_bytes with PyTorch's rules (max-pool keeps int64 indices, oneDNN convolutions a reorder buffer as large as their output): what the torch engine should measure on a CPU, to check the model against it. Empty on torch rows.",
+    },
+    'peakTorchModeledBytes',
+    { noise: 'bytes' },
+  ),
+  numeric(
+    {
       name: 'reserved_peak_bytes',
       unit: 'bytes',
       kind: 'measured',

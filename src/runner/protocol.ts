@@ -69,6 +69,12 @@ export interface RunMeasurements {
   peakModeledBytes: number | null;
   /** Modeled: the largest activation bytes under the policy; null on torch. */
   activationsPeakModeledBytes: number | null;
+  /** Modeled: what TensorFlow would hold under the policy — the same tensors with TensorFlow's lifetimes; null on torch. */
+  peakTfModeledBytes: number | null;
+  /** Modeled: the largest activation bytes under the policy with TensorFlow's lifetimes; null on torch. */
+  activationsPeakTfModeledBytes: number | null;
+  /** Modeled: the same replay with PyTorch's rules, to check the model against the torch engine; null on torch. */
+  peakTorchModeledBytes: number | null;
   /** CUDA's caching allocator: the most it reserved during the update (what nvidia-smi shows); null elsewhere. */
   reservedPeakBytes: number | null;
   /** Peak resident set size of the worker process. */
@@ -100,6 +106,9 @@ export const MEASUREMENT_KEYS = [
   'activationsPeakBytes',
   'peakModeledBytes',
   'activationsPeakModeledBytes',
+  'peakTfModeledBytes',
+  'activationsPeakTfModeledBytes',
+  'peakTorchModeledBytes',
   'reservedPeakBytes',
   'rssPeakBytes',
   'wasmHeapBytes',

@@ -20,10 +20,10 @@ import { median } from '../util/stats.js';
 /** Keras's epsilon for cross-entropy on probabilities (`backend.epsilon()`). */
 const PROBABILITY_EPSILON = 1e-7;
 const EVAL_CHUNK = 256;
-/** Input batches, labels and accumulation sums: held in fp32 under every policy. */
+/** Input batches and labels: held in fp32 under every policy. */
 const DATA_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null };
-/** Optimizer temporaries (new values before they are assigned): fp32. */
-const OPTIMIZER_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null };
+/** Optimizer temporaries and accumulation sums (new values before they are assigned): fp32; in place in TensorFlow. */
+const UPDATE_CONTEXT: AllocationContext = { role: 'other', halfPrecision: false, layer: null, isUpdate: true };
 
 export interface TrainHooks {
   /** Awaited after every update, which also lets the event loop deliver IPC messages between updates. */
@@ -98,9 +98,9 @@ export class Trainer {
       value.dispose();
       grads = variables.map((v) => named[v.name]!);
       if (ledger) grads.forEach((g) => ledger.retag(g, 'gradients', true));
-      if (k > 1) inContext(DATA_CONTEXT, () => this.accumulate(grads, micro, ledger));
+      if (k > 1) inContext(UPDATE_CONTEXT, () => this.accumulate(grads, micro, ledger));
     }
-    inContext(OPTIMIZER_CONTEXT, () => {
+    inContext(UPDATE_CONTEXT, () => {
       // One fp32 update from the sum of the micro-batch gradients, divided by k (mean loss) and by the loss scale
       // inside the optimizer, one variable at a time. Scaled gradients are finite iff the unscaled ones are.
       const summed = this.accumulators ?? grads;
@@ -239,6 +239,9 @@ export async function trainRun(
     activationsPeakBytes: memory.activationsPeakBytes,
     peakModeledBytes: memory.peakModeledBytes,
     activationsPeakModeledBytes: memory.activationsPeakModeledBytes,
+    peakTfModeledBytes: memory.peakTfModeledBytes,
+    activationsPeakTfModeledBytes: memory.activationsPeakTfModeledBytes,
+    peakTorchModeledBytes: memory.peakTorchModeledBytes,
     reservedPeakBytes: null,
     rssPeakBytes: readRssPeakBytes(),
     wasmHeapBytes: readWasmHeapBytes(),

@@ -5,13 +5,16 @@
  * aliases — and kernel temporaries that never become tensors are counted too.
  *
  * During a measurement window (one training update on the fp32 graph) every allocation, free and role change is
- * logged; closing the window replays the log to find the measured peak and its breakdown by role, and the peak of
- * the policy's memory model: activations of 16-bit layers at 2 bytes per element, plus the 16-bit working copies
- * of weights and inputs that Keras keeps from a layer's forward to its backward (virtual: no tfjs buffer exists).
+ * logged, with the ops that ran (engine-hooks.ts). Closing the window replays the log three ways: as tfjs held the
+ * buffers (the measured peak and its breakdown by role); with the policy's sizes (activations of 16-bit layers at 2
+ * bytes per element, plus the 16-bit working copies of weights and inputs that Keras keeps from a layer's forward to
+ * its backward: virtual, no tfjs buffer exists); and with the policy's sizes and TensorFlow's lifetimes
+ * (liveness.ts).
  */
 import { tf } from '../tfjs.js';
-import { replay, type AllocationContext, type BufferRecord, type LogEvent, type MemoryReport, type MemoryRole } from './replay.js';
-import { installTapeHook } from './tape-hook.js';
+import { installEngineHooks } from './engine-hooks.js';
+import { modeledBytes, replay, type AllocationContext, type BufferRecord, type LogEvent, type MemoryReport, type MemoryRole } from './replay.js';
+import { replayLiveness } from './liveness.js';
 
 interface DataStorageLike {
   set(dataId: object, value: unknown): void;
@@ -30,7 +33,7 @@ export class MemoryBudgetExceeded extends Error {
     readonly reachedBytes: number,
     readonly limitBytes: number,
   ) {
-    super(`the policy's modeled memory reached ${reachedBytes} bytes, above the memory budget of ${limitBytes} bytes`);
+    super(`the memory TensorFlow would hold under the policy reached ${reachedBytes} bytes, above the memory budget of ${limitBytes} bytes`);
   }
 }
 
@@ -52,7 +55,13 @@ export class TensorLedger {
     initial: BufferRecord[];
     log: LogEvent[];
     restingBytes: number;
-    lowerBoundModeled: number;
+    /** The backward pass has begun: new buffers are not forward values. */
+    isBackward: boolean;
+    /** Kernels running (nested: customGrad ops run kernels inside), and what was allocated since the outermost began. */
+    kernelDepth: number;
+    kernelAllocations: BufferRecord[];
+    /** What the gradient function running now has allocated; null outside gradients. */
+    gradientAllocations: BufferRecord[] | null;
   } | null = null;
   private virtuals: Array<{ layer: number; record: BufferRecord }> = [];
 
@@ -78,7 +87,7 @@ export class TensorLedger {
       };
     }
     ledgerOfStorage.set(storage, this);
-    installTapeHook(this);
+    installEngineHooks(this);
   }
 
   resetPeak(): void {
@@ -101,9 +110,18 @@ export class TensorLedger {
     const records = new Map<object, BufferRecord>();
     for (const [dataId, bytes] of this.bytesById) {
       const role = roleOf.get(dataId) ?? 'other';
-      records.set(dataId, { bytes, role, halfPrecision: false, isVirtual: false, replayRole: role, lowerBound: bytes });
+      records.set(dataId, { bytes, role, halfPrecision: false, isVirtual: false, replayRole: role, isUpdate: false, isForward: true, isTemporary: false });
     }
-    this.window = { records, initial: [...records.values()], log: [], restingBytes: this.liveBytes, lowerBoundModeled: this.liveBytes };
+    this.window = {
+      records,
+      initial: [...records.values()],
+      log: [],
+      restingBytes: this.liveBytes,
+      isBackward: false,
+      kernelDepth: 0,
+      kernelAllocations: [],
+      gradientAllocations: null,
+    };
     this.virtuals = [];
   }
 
@@ -136,11 +154,13 @@ export class TensorLedger {
       halfPrecision: false,
       isVirtual: true,
       replayRole: 'activations',
-      lowerBound: 0,
+      isUpdate: false,
+      isForward: true,
+      isTemporary: false,
     };
     this.virtuals.push({ layer, record });
     this.window.log.push({ kind: 'alloc', record });
-    this.addLowerBound(record, modeledBytes);
+    this.checkLowerBound(modeledBytes);
   }
 
   /** The backward pass has reached `layer`: working copies of the layers above it are gone. */
@@ -151,7 +171,6 @@ export class TensorLedger {
     this.virtuals = this.virtuals.filter((v) => {
       if (v.layer <= layer) return true;
       this.window!.log.push({ kind: 'free', record: v.record });
-      this.window!.lowerBoundModeled -= v.record.bytes;
       return false;
     });
   }
@@ -159,10 +178,7 @@ export class TensorLedger {
   /** The backward pass is over: the 16-bit working copies of every layer are gone. */
   endBackward(): void {
     if (!this.window) return;
-    for (const v of this.virtuals) {
-      this.window.log.push({ kind: 'free', record: v.record });
-      this.window.lowerBoundModeled -= v.record.bytes;
-    }
+    for (const v of this.virtuals) this.window.log.push({ kind: 'free', record: v.record });
     this.virtuals = [];
   }
 
@@ -173,14 +189,85 @@ export class TensorLedger {
     for (const v of this.virtuals) window.log.push({ kind: 'free', record: v.record });
     this.window = null;
     this.virtuals = [];
-    return replay(window.initial, window.log, window.restingBytes);
+    const tf = replayLiveness(window.initial, window.log, 'tensorflow');
+    const torch = replayLiveness(window.initial, window.log, 'pytorch');
+    return {
+      ...replay(window.initial, window.log, window.restingBytes),
+      peakTfModeledBytes: tf.peakBytes,
+      activationsPeakTfModeledBytes: tf.activationsPeakBytes,
+      peakTorchModeledBytes: torch.peakBytes,
+    };
   }
 
-  /** Throws MemoryBudgetExceeded if the policy's modeled memory of the last window passed the budget. */
+  /** Throws MemoryBudgetExceeded if what TensorFlow would hold under the policy in the last window passed the budget. */
   checkBudget(report: MemoryReport): void {
-    if (this.limitBytes !== null && report.peakModeledBytes > this.limitBytes) {
-      throw new MemoryBudgetExceeded(report.peakModeledBytes, this.limitBytes);
+    if (this.limitBytes !== null && report.peakTfModeledBytes > this.limitBytes) {
+      throw new MemoryBudgetExceeded(report.peakTfModeledBytes, this.limitBytes);
     }
+  }
+
+  /** @internal engine hook: a kernel starts. */
+  onKernelStart(): void {
+    const window = this.window;
+    if (!window) return;
+    if (window.kernelDepth === 0) window.kernelAllocations = [];
+    window.kernelDepth += 1;
+  }
+
+  /**
+   * @internal engine hook: a kernel ended, having read `inputs` and made `outputs`. What the outermost kernel
+   * allocated and already dropped, other than its outputs, was a temporary of the kernel.
+   */
+  onKernelEnd(inputs: ReadonlyArray<{ dataId: object }>, outputs: ReadonlyArray<{ dataId: object }>): void {
+    const window = this.window;
+    if (!window) return;
+    const reads = inputs.map((t) => window.records.get(t.dataId)).filter((r): r is BufferRecord => r !== undefined);
+    window.log.push({ kind: 'kernel', reads });
+    window.kernelDepth -= 1;
+    const made = outputs.map((t) => window.records.get(t.dataId)).filter((r): r is BufferRecord => r !== undefined);
+    for (const record of made) if (!record.isUpdate) this.checkLowerBound(modeledBytes(record, record.role));
+    if (window.kernelDepth > 0) return;
+    const live = new Set(window.records.values());
+    for (const record of window.kernelAllocations) {
+      if (!live.has(record) && !made.includes(record)) record.isTemporary = true;
+    }
+    window.kernelAllocations = [];
+  }
+
+  /** @internal engine hook: an op was recorded on the tape (forward pass). */
+  onTapeNode(id: number, kernelName: string, inputs: Record<string, { dataId: object }>, outputs: ReadonlyArray<{ dataId: object }>, saved: ReadonlyArray<{ dataId: object }>): void {
+    const window = this.window;
+    if (!window) return;
+    const recordOf = (t: { dataId: object } | undefined) => (t === undefined ? undefined : window.records.get(t.dataId));
+    window.log.push({
+      kind: 'node',
+      node: {
+        id,
+        kernelName,
+        layer: this.context.layer,
+        isHalf: this.context.halfPrecision,
+        inputs: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, recordOf(t)])),
+        outputs: outputs.map(recordOf),
+        saved: saved.map(recordOf),
+      },
+    });
+  }
+
+  /** @internal engine hook: a gradient function of a tape node starts (the backward pass has begun). */
+  onGradientStart(): void {
+    if (!this.window) return;
+    this.window.isBackward = true;
+    this.window.gradientAllocations = [];
+  }
+
+  /** @internal engine hook: a gradient function returned `dx`; what it allocated besides dx was its temporary. */
+  onGradientEnd(nodeId: number, dx: { dataId: object }): void {
+    const window = this.window;
+    if (!window) return;
+    const result = window.records.get(dx.dataId);
+    for (const record of window.gradientAllocations ?? []) if (record !== result) record.isTemporary = true;
+    window.gradientAllocations = null;
+    window.log.push({ kind: 'gradient', nodeId });
   }
 
   /** @internal called by the storage wrapper */
@@ -190,12 +277,16 @@ export class TensorLedger {
     this.bytesById.set(dataId, bytes);
     this.liveBytes += bytes;
     if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
-    if (this.window) {
-      const { role, halfPrecision } = this.context;
-      const record: BufferRecord = { bytes, role, halfPrecision, isVirtual: false, replayRole: role, lowerBound: 0 };
-      this.window.records.set(dataId, record);
-      this.window.log.push({ kind: 'alloc', record });
-      this.addLowerBound(record, halfPrecision && role === 'activations' ? bytes / 2 : bytes);
+    const window = this.window;
+    if (window) {
+      const { role, halfPrecision, isUpdate = false } = this.context;
+      const record: BufferRecord = { bytes, role, halfPrecision, isVirtual: false, replayRole: role, isUpdate, isForward: !window.isBackward, isTemporary: false };
+      window.records.set(dataId, record);
+      window.log.push({ kind: 'alloc', record });
+      if (window.kernelDepth > 0) window.kernelAllocations.push(record);
+      window.gradientAllocations?.push(record);
+      // The input batch is made outside any kernel; it exists in TensorFlow too.
+      if (window.kernelDepth === 0 && !isUpdate) this.checkLowerBound(modeledBytes(record, role));
     }
   }
 
@@ -209,21 +300,20 @@ export class TensorLedger {
     if (record) {
       this.window!.log.push({ kind: 'free', record });
       this.window!.records.delete(dataId);
-      this.window!.lowerBoundModeled -= record.lowerBound;
     }
   }
 
   /**
-   * Stops a run as soon as even a lower bound of its modeled memory is over the budget (weight gradients still
-   * count at 2 bytes then), so a far-too-large cell does not first take the machine's memory. Throwing from inside
-   * a kernel's allocation is safe here: the run is abandoned and its process exits.
+   * Stops a run as soon as even a lower bound of what TensorFlow would hold passes the budget, so a far-too-large cell
+   * does not first take the machine's memory: the state kept between updates plus any one tensor of the update at the
+   * policy's size (TensorFlow holds it at some moment too). Throwing from inside a kernel is safe here: the run is
+   * abandoned and its process exits.
    */
-  private addLowerBound(record: BufferRecord, bytes: number): void {
+  private checkLowerBound(tensorBytes: number): void {
     const window = this.window!;
-    record.lowerBound = bytes;
-    window.lowerBoundModeled += bytes;
-    if (this.limitBytes !== null && window.lowerBoundModeled > this.limitBytes) {
-      throw new MemoryBudgetExceeded(Math.round(window.lowerBoundModeled), this.limitBytes);
+    const bound = window.restingBytes + tensorBytes;
+    if (this.limitBytes !== null && bound > this.limitBytes) {
+      throw new MemoryBudgetExceeded(Math.round(bound), this.limitBytes);
     }
   }
 }

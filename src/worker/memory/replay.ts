@@ -1,7 +1,9 @@
 /**
  * The memory report of one measurement window, from its event log: the log holds every allocation, free and role
- * change of one training update, in order; replaying it gives the measured peak and its breakdown by role, and the
- * peak of the policy's memory model (16-bit activations at 2 bytes, plus virtual 16-bit working copies).
+ * change of one training update, in order, and the ops that ran (what each kernel read, each tape node, each step of
+ * the backward pass). Replaying the allocations and frees as tfjs made them gives the measured peak and its breakdown
+ * by role, and the peak of the policy's memory model (16-bit activations at 2 bytes, plus virtual 16-bit working
+ * copies); `liveness.ts` replays the same log with the lifetimes TensorFlow would give the tensors.
  */
 export const MEMORY_ROLES = ['parameters', 'gradients', 'optimizer', 'accumulators', 'activations', 'other'] as const;
 export type MemoryRole = (typeof MEMORY_ROLES)[number];
@@ -14,6 +16,11 @@ export interface AllocationContext {
   halfPrecision: boolean;
   /** Layer index for forward/backward buffers (the loss is layers.length); null elsewhere. */
   layer: number | null;
+  /**
+   * The buffer is part of a variable update (optimizer, gradient accumulation): TensorFlow's ResourceApply* and
+   * AssignAdd kernels update in place, so the TF-liveness model does not count it. @default false
+   */
+  isUpdate?: boolean;
 }
 
 export interface MemoryReport {
@@ -27,6 +34,11 @@ export interface MemoryReport {
   /** Peak of the policy's memory model (equals peakBytes for float32). */
   peakModeledBytes: number;
   activationsPeakModeledBytes: number;
+  /** Peak under the policy with the lifetimes TensorFlow would give the same tensors (`liveness.ts`). */
+  peakTfModeledBytes: number;
+  activationsPeakTfModeledBytes: number;
+  /** The same replay with PyTorch's rules (`runtime-rules.ts`): what the torch engine should measure. */
+  peakTorchModeledBytes: number;
 }
 
 /** One buffer (or virtual 16-bit copy) seen during a window. */
@@ -39,27 +51,54 @@ export interface BufferRecord {
   isVirtual: boolean;
   /** Role during replay. */
   replayRole: MemoryRole;
-  /** What this record added to the online lower bound of modeled bytes. */
-  lowerBound: number;
+  /** Allocated by a variable update (see AllocationContext.isUpdate). */
+  isUpdate: boolean;
+  /** Allocated before the backward pass began (a forward value, the input batch), or during or after it. */
+  isForward: boolean;
+  /**
+   * A temporary of one kernel or of one gradient: allocated and dropped inside it, never handed on. TensorFlow's
+   * kernels (cuBLAS, cuDNN, the fused *Grad kernels) do not hold such tensors, so the TF-liveness model skips them.
+   */
+  isTemporary: boolean;
+}
+
+/** A recorded op of the forward pass (a tfjs tape node): what TensorFlow's gradient of it would keep. */
+export interface TapeNodeInfo {
+  id: number;
+  kernelName: string;
+  /** The layer it belongs to and whether that layer computes in 16 bits under the policy. */
+  layer: number | null;
+  isHalf: boolean;
+  inputs: Record<string, BufferRecord | undefined>;
+  outputs: Array<BufferRecord | undefined>;
+  /** What tfjs saved for the gradient (its registration's inputsToSave / outputsToSave). */
+  saved: Array<BufferRecord | undefined>;
 }
 
 export type LogEvent =
   | { kind: 'alloc'; record: BufferRecord }
   | { kind: 'free'; record: BufferRecord }
-  | { kind: 'retag'; record: BufferRecord; role: MemoryRole };
+  | { kind: 'retag'; record: BufferRecord; role: MemoryRole }
+  /** A kernel finished; it read these buffers (they were alive until it did). */
+  | { kind: 'kernel'; reads: BufferRecord[] }
+  /** An op was recorded on the tape during the forward pass. */
+  | { kind: 'node'; node: TapeNodeInfo }
+  /** One gradient function of a tape node finished (the node's saved tensors were needed until now). */
+  | { kind: 'gradient'; nodeId: number };
 
 
-function modeledBytes(record: BufferRecord, role: MemoryRole): number {
+/** The bytes the policy would give a buffer in this role: 16-bit activations at 2 bytes per element, virtual copies as they are. */
+export function modeledBytes(record: BufferRecord, role: MemoryRole): number {
   if (record.isVirtual) return record.bytes;
   return role === 'activations' && record.halfPrecision ? record.bytes / 2 : record.bytes;
 }
 
-function emptyRoles(): RoleBytes {
+export function emptyRoles(): RoleBytes {
   return { parameters: 0, gradients: 0, optimizer: 0, accumulators: 0, activations: 0, other: 0 };
 }
 
 /** Replays a window's log in order: measured and modeled totals, their peaks, and the roles at the peak. */
-export function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: number): MemoryReport {
+export function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: number): Omit<MemoryReport, 'peakTfModeledBytes' | 'activationsPeakTfModeledBytes' | 'peakTorchModeledBytes'> {
   const measured = emptyRoles();
   const modeled = emptyRoles();
   const apply = (record: BufferRecord, role: MemoryRole, sign: 1 | -1) => {
@@ -78,6 +117,7 @@ export function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: n
   let activationsPeakBytes = measured.activations;
   let activationsPeakModeledBytes = modeled.activations;
   for (const event of log) {
+    if (event.kind !== 'alloc' && event.kind !== 'free' && event.kind !== 'retag') continue;
     const { record } = event;
     if (event.kind === 'alloc') {
       record.replayRole = record.role;

@@ -83,6 +83,9 @@ export interface TorchMeasurements {
   activationsPeakBytes: number | null;
   peakModeledBytes: null;
   activationsPeakModeledBytes: null;
+  peakTfModeledBytes: null;
+  activationsPeakTfModeledBytes: null;
+  peakTorchModeledBytes: null;
   rssPeakBytes: number;
   wasmHeapBytes: null;
   reservedPeakBytes: number | null;

@@ -3,8 +3,9 @@ Optimizers with Keras's update rules, applied per variable IN PLACE, as TensorFl
 (torch.optim is not used: its foreach/fused paths and its Adam epsilon placement differ from Keras's). The gradient
 factor 1 / (k · lossScale) rides on the scalar coefficients, so no unscaled copy of any gradient is made.
 
-What remains per variable: Adam's denominator sqrt(v) + ε, one variable-sized float32 temporary freed right after;
-SGD and momentum need none. Slots are float32 and created on the first update.
+Adam's denominator sqrt(v) + ε is computed a chunk of ADAM_CHUNK elements at a time, so no variable-sized temporary
+exists (TensorFlow's ResourceApplyAdam has none either); the same float32 operations per element, so the same values.
+SGD and momentum need no temporary. Slots are float32 and created on the first update.
 """
 import math
 
@@ -13,6 +14,8 @@ import torch
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-7  # Keras's default, not PyTorch's 1e-8
+# Elements per Adam denominator chunk: a 256 KiB float32 temporary at most (a 1024×1024 kernel would need 4 MiB).
+ADAM_CHUNK = 1 << 16
 
 
 def create_optimizer(definition):
@@ -83,4 +86,8 @@ class Adam:
         for p, g, m, v in zip(params, grads, self.m, self.v):
             m.mul_(ADAM_BETA_1).add_(g, alpha=c1)
             v.mul_(ADAM_BETA_2).addcmul_(g, g, value=c2)
-            p.addcdiv_(m, v.sqrt().add_(ADAM_EPSILON), value=-step_size)
+            # Flat views of contiguous tensors: updating a chunk of p updates p.
+            flat_p, flat_m, flat_v = p.view(-1), m.view(-1), v.view(-1)
+            for start in range(0, flat_p.numel(), ADAM_CHUNK):
+                part = slice(start, start + ADAM_CHUNK)
+                flat_p[part].addcdiv_(flat_m[part], flat_v[part].sqrt().add_(ADAM_EPSILON), value=-step_size)

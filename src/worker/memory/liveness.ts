@@ -1,0 +1,145 @@
+/**
+ * What TensorFlow would hold for the update the ledger logged: the same tensors, at the policy's sizes, with the
+ * lifetimes TensorFlow gives them instead of tfjs's. tfjs keeps every forward intermediate until the whole backward
+ * pass has finished and materialises kernel temporaries; TensorFlow frees a tensor as soon as its last consumer has
+ * run. The rules, each applied to the logged ops:
+ *
+ * 1. **Forward tensors** (and the input batch) live until the last forward kernel that reads them, or — if the
+ *    gradient of an op keeps them — until that gradient has run. Which tensors a gradient keeps is TensorFlow's own
+ *    gradient function (`runtime-rules.ts`), not what tfjs's gradient happens to read.
+ * 2. **Backward tensors** (activation gradients, weight gradients) live until the last kernel that reads them: the
+ *    next gradient, the gradient sum, the optimizer.
+ * 3. **Temporaries** are not counted: buffers a kernel allocates and drops inside itself (tfjs's im2col chunks and
+ *    transposes) and tensors a tfjs gradient function makes on the way to its result (Relu's `step(x)`), because
+ *    TensorFlow computes these with cuBLAS/cuDNN and fused gradient kernels (ReluGrad, MaxPoolGrad, BiasAddGrad,
+ *    Conv2DBackpropInput/Filter). cuDNN's and cuBLAS's own workspaces are not modeled either.
+ * 4. **Variable updates are in place**: ResourceApplyAdam, ResourceApplyGradientDescent, ResourceApplyKerasMomentum
+ *    and AssignAdd(Variable) write into the variable, so the optimizer's new values and temporaries and the
+ *    accumulation sums are not counted, and parameters, slots and accumulators stay what they were.
+ * 5. **Sizes** are the policy's (`modeledBytes`): activations of 16-bit layers at 2 bytes per element, the 16-bit
+ *    copies of weights and inputs kept from a layer's forward to its backward; a 16-bit layer's gradient keeps those
+ *    copies, not the fp32 tensors they were cast from (which then die after their last forward read).
+ */
+import { emptyRoles, modeledBytes, MEMORY_ROLES, type BufferRecord, type LogEvent, type MemoryRole, type TapeNodeInfo } from './replay.js';
+import { RUNTIME_RULES, type Runtime, type RuntimeRules } from './runtime-rules.js';
+
+/** The state kept between updates. */
+const PERSISTENT: ReadonlySet<MemoryRole> = new Set(['parameters', 'optimizer', 'accumulators']);
+
+export interface LivenessReport {
+  peakBytes: number;
+  activationsPeakBytes: number;
+}
+
+/**
+ * The peak of the logged update with `runtime`'s lifetimes and extra holdings (`runtime-rules.ts`): `tensorflow` is
+ * the model mpx reports; `pytorch` replays the same ops with PyTorch's rules, to check the replay against the torch
+ * engine.
+ */
+export function replayLiveness(initial: readonly BufferRecord[], log: readonly LogEvent[], runtime: Runtime = 'tensorflow'): LivenessReport {
+  const rules = RUNTIME_RULES[runtime];
+  const start = new Map<BufferRecord, number>();
+  const end = new Map<BufferRecord, number>();
+  const extend = (record: BufferRecord, index: number) => {
+    const current = end.get(record);
+    if (current !== undefined && index > current) end.set(record, index);
+  };
+  const nodes = new Map<number, TapeNodeInfo>();
+  /** What the runtime holds besides tensors (rules.extra): activation bytes added at an event, removed at another. */
+  const extras: Array<{ from: number; to: number; bytes: number }> = [];
+  const keptFrom = new Map<number, { from: number; bytes: number }>();
+  let isBackward = false;
+
+  log.forEach((event, index) => {
+    switch (event.kind) {
+      case 'alloc':
+        if (event.record.isTemporary || event.record.isUpdate) return;
+        start.set(event.record, index);
+        // Virtual copies live as the ledger logged them (a layer's forward to its backward); others until read.
+        end.set(event.record, event.record.isVirtual ? Number.POSITIVE_INFINITY : index);
+        return;
+      case 'free':
+        if (event.record.isVirtual && start.has(event.record)) end.set(event.record, index);
+        return;
+      case 'retag':
+        // A gradient assigned to an accumulator: TensorFlow copies it in, and it dies there.
+        if (PERSISTENT.has(event.role)) extend(event.record, index);
+        return;
+      case 'kernel':
+        for (const record of event.reads) {
+          // In the backward pass, reads of forward tensors are the gradients' saved tensors: rule 1 decides those.
+          if (!(isBackward && record.isForward)) extend(record, index);
+        }
+        return;
+      case 'node': {
+        nodes.set(event.node.id, event.node);
+        const { keptBytes, transientBytes } = rules.extra(event.node);
+        if (keptBytes > 0) keptFrom.set(event.node.id, { from: index, bytes: keptBytes });
+        if (transientBytes > 0) extras.push({ from: index, to: index, bytes: transientBytes });
+        return;
+      }
+      case 'gradient': {
+        isBackward = true;
+        const node = nodes.get(event.nodeId);
+        if (node === undefined) return;
+        for (const record of keptForGradient(node, rules)) extend(record, index);
+        const kept = keptFrom.get(node.id);
+        if (kept !== undefined) {
+          extras.push({ ...kept, to: index });
+          keptFrom.delete(node.id);
+        }
+        const { transientBytes } = rules.extra(node);
+        if (transientBytes > 0) extras.push({ from: index, to: index, bytes: transientBytes });
+        return;
+      }
+    }
+  });
+
+  // Sweep: a record counts from its start event through its end event.
+  const deltas = new Map<number, Array<[BufferRecord | number, 1 | -1]>>();
+  const at = (index: number) => {
+    let list = deltas.get(index);
+    if (list === undefined) deltas.set(index, (list = []));
+    return list;
+  };
+  for (const [record, index] of start) {
+    at(index).push([record, 1]);
+    const last = end.get(record)!;
+    if (Number.isFinite(last)) at(last).push([record, -1]);
+  }
+  // What an op kept for a gradient that never ran (a node off the path to the variables) goes at the end.
+  for (const kept of keptFrom.values()) extras.push({ ...kept, to: log.length - 1 });
+  for (const extra of extras) {
+    at(extra.from).push([extra.bytes, 1]);
+    at(extra.to).push([extra.bytes, -1]);
+  }
+  const bytes = emptyRoles();
+  for (const record of initial) bytes[record.role] += modeledBytes(record, record.role);
+  const total = () => MEMORY_ROLES.reduce((sum, role) => sum + bytes[role], 0);
+  let peak = total();
+  let activationsPeak = bytes.activations;
+  for (let index = 0; index < log.length; index++) {
+    const changes = deltas.get(index);
+    if (changes === undefined) continue;
+    // Allocations of an event count before the frees it causes: a kernel's inputs are alive while it writes outputs.
+    const apply = (item: BufferRecord | number, sign: 1 | -1) => {
+      if (typeof item === 'number') bytes.activations += sign * item;
+      else bytes[item.role] += sign * modeledBytes(item, item.role);
+    };
+    for (const [item, sign] of changes) if (sign === 1) apply(item, 1);
+    peak = Math.max(peak, total());
+    activationsPeak = Math.max(activationsPeak, bytes.activations);
+    for (const [item, sign] of changes) if (sign === -1) apply(item, -1);
+  }
+  return { peakBytes: Math.round(peak), activationsPeakBytes: Math.round(activationsPeak) };
+}
+
+/**
+ * The forward tensors the gradient of `node` keeps (rule 1), as the policy's graph holds them: a 16-bit layer's ops
+ * read 16-bit copies of their fp32 inputs (virtual records that live until the layer's backward), so the fp32
+ * originals are not kept for them.
+ */
+function keptForGradient(node: TapeNodeInfo, rules: RuntimeRules): BufferRecord[] {
+  const saved = rules.saved(node).filter((record): record is BufferRecord => record !== undefined);
+  return node.isHalf ? saved.filter((record) => record.halfPrecision || record.isVirtual) : saved;
+}
