@@ -66,15 +66,16 @@ export function installEngineHooks(ledger: TensorLedger): void {
         ledger.context = previous;
       }
     };
+    // A gradient works in its function's body (Sum's) and in the thunks it returns (most); both are its scope.
     node.gradient = (dys) => {
-      const thunks = inContext(() => gradient(dys));
+      ledger.onGradientStart(node.id);
+      const thunks = inContext(() => ledger.inGradientScope(() => gradient(dys)));
       const wrapped: Record<string, () => tf.Tensor> = {};
       for (const [name, thunk] of Object.entries(thunks)) {
         wrapped[name] = () =>
           inContext(() => {
-            ledger.onGradientStart();
-            const dx = thunk();
-            ledger.onGradientEnd(node.id, dx);
+            const dx = ledger.inGradientScope(thunk);
+            ledger.onGradientResult(node.id, dx);
             return dx;
           });
       }

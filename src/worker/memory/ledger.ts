@@ -60,8 +60,11 @@ export class TensorLedger {
     /** Kernels running (nested: customGrad ops run kernels inside), and what was allocated since the outermost began. */
     kernelDepth: number;
     kernelAllocations: BufferRecord[];
-    /** What the gradient function running now has allocated; null outside gradients. */
-    gradientAllocations: BufferRecord[] | null;
+    /**
+     * The gradient of the tape node being backpropagated: what its function and thunks allocated, and the results
+     * they returned (its tfjs bookkeeping between thunks, such as summing two gradients of one tensor, is not in it).
+     */
+    gradient: { allocations: BufferRecord[]; results: Set<BufferRecord>; isInside: boolean } | null;
   } | null = null;
   private virtuals: Array<{ layer: number; record: BufferRecord }> = [];
 
@@ -120,7 +123,7 @@ export class TensorLedger {
       isBackward: false,
       kernelDepth: 0,
       kernelAllocations: [],
-      gradientAllocations: null,
+      gradient: null,
     };
     this.virtuals = [];
   }
@@ -178,6 +181,10 @@ export class TensorLedger {
   /** The backward pass is over: the 16-bit working copies of every layer are gone. */
   endBackward(): void {
     if (!this.window) return;
+    this.finishGradient();
+    // With gradient accumulation the next micro-batch's forward pass follows.
+    this.window.isBackward = false;
+    this.window.log.push({ kind: 'backward-end' });
     for (const v of this.virtuals) this.window.log.push({ kind: 'free', record: v.record });
     this.virtuals = [];
   }
@@ -253,21 +260,42 @@ export class TensorLedger {
     });
   }
 
-  /** @internal engine hook: a gradient function of a tape node starts (the backward pass has begun). */
-  onGradientStart(): void {
+  /** @internal engine hook: the gradient of a tape node begins (so the backward pass has); the previous one is over. */
+  onGradientStart(nodeId: number): void {
     if (!this.window) return;
+    this.finishGradient();
     this.window.isBackward = true;
-    this.window.gradientAllocations = [];
+    this.window.log.push({ kind: 'gradient-start', nodeId });
+    this.window.gradient = { allocations: [], results: new Set(), isInside: false };
   }
 
-  /** @internal engine hook: a gradient function returned `dx`; what it allocated besides dx was its temporary. */
-  onGradientEnd(nodeId: number, dx: { dataId: object }): void {
+  /** @internal engine hook: runs part of the current gradient (its function or a thunk), collecting what it allocates. */
+  inGradientScope<T>(fn: () => T): T {
+    const gradient = this.window?.gradient;
+    if (!gradient) return fn();
+    gradient.isInside = true;
+    try {
+      return fn();
+    } finally {
+      gradient.isInside = false;
+    }
+  }
+
+  /** @internal engine hook: a thunk of the gradient of `nodeId` returned `dx` (the node's saved tensors were needed until now). */
+  onGradientResult(nodeId: number, dx: { dataId: object }): void {
     const window = this.window;
     if (!window) return;
     const result = window.records.get(dx.dataId);
-    for (const record of window.gradientAllocations ?? []) if (record !== result) record.isTemporary = true;
-    window.gradientAllocations = null;
+    if (result !== undefined) window.gradient?.results.add(result);
     window.log.push({ kind: 'gradient', nodeId });
+  }
+
+  /** What the gradient allocated and did not return were its temporaries. */
+  private finishGradient(): void {
+    const gradient = this.window?.gradient;
+    if (!gradient) return;
+    for (const record of gradient.allocations) if (!gradient.results.has(record)) record.isTemporary = true;
+    this.window!.gradient = null;
   }
 
   /** @internal called by the storage wrapper */
@@ -284,7 +312,7 @@ export class TensorLedger {
       window.records.set(dataId, record);
       window.log.push({ kind: 'alloc', record });
       if (window.kernelDepth > 0) window.kernelAllocations.push(record);
-      window.gradientAllocations?.push(record);
+      if (window.gradient?.isInside) window.gradient.allocations.push(record);
       // The input batch is made outside any kernel; it exists in TensorFlow too.
       if (window.kernelDepth === 0 && !isUpdate) this.checkLowerBound(modeledBytes(record, role));
     }

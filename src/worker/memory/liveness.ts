@@ -47,7 +47,9 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
   const nodes = new Map<number, TapeNodeInfo>();
   /** What the runtime holds besides tensors (rules.extra): activation bytes added at an event, removed at another. */
   const extras: Array<{ from: number; to: number; bytes: number }> = [];
-  const keptFrom = new Map<number, { from: number; bytes: number }>();
+  const keptFrom = new Map<number, { from: number; to: number; bytes: number }>();
+  /** Each gradient's span, from its start to its last thunk: the runtime's transient holdings for the op's gradient. */
+  const gradientSpans = new Map<number, { from: number; to: number }>();
   let isBackward = false;
 
   log.forEach((event, index) => {
@@ -71,25 +73,29 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
           if (!(isBackward && record.isForward)) extend(record, index);
         }
         return;
+      case 'gradient-start':
+        isBackward = true;
+        gradientSpans.set(event.nodeId, { from: index, to: index });
+        return;
+      case 'backward-end':
+        isBackward = false;
+        return;
       case 'node': {
         nodes.set(event.node.id, event.node);
         const { keptBytes, transientBytes } = rules.extra(event.node);
-        if (keptBytes > 0) keptFrom.set(event.node.id, { from: index, bytes: keptBytes });
+        // Held until the op's gradient has run, or to the end if it never does (a node off the path to the variables).
+        if (keptBytes > 0) keptFrom.set(event.node.id, { from: index, to: log.length - 1, bytes: keptBytes });
         if (transientBytes > 0) extras.push({ from: index, to: index, bytes: transientBytes });
         return;
       }
       case 'gradient': {
-        isBackward = true;
+        const span = gradientSpans.get(event.nodeId);
+        if (span !== undefined) span.to = index;
         const node = nodes.get(event.nodeId);
         if (node === undefined) return;
         for (const record of keptForGradient(node, rules)) extend(record, index);
         const kept = keptFrom.get(node.id);
-        if (kept !== undefined) {
-          extras.push({ ...kept, to: index });
-          keptFrom.delete(node.id);
-        }
-        const { transientBytes } = rules.extra(node);
-        if (transientBytes > 0) extras.push({ from: index, to: index, bytes: transientBytes });
+        if (kept !== undefined) kept.to = index;
         return;
       }
     }
@@ -107,8 +113,12 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
     const last = end.get(record)!;
     if (Number.isFinite(last)) at(last).push([record, -1]);
   }
-  // What an op kept for a gradient that never ran (a node off the path to the variables) goes at the end.
-  for (const kept of keptFrom.values()) extras.push({ ...kept, to: log.length - 1 });
+  extras.push(...keptFrom.values());
+  for (const [nodeId, span] of gradientSpans) {
+    const node = nodes.get(nodeId);
+    const transientBytes = node === undefined ? 0 : rules.extra(node).transientBytes;
+    if (transientBytes > 0) extras.push({ ...span, bytes: transientBytes });
+  }
   for (const extra of extras) {
     at(extra.from).push([extra.bytes, 1]);
     at(extra.to).push([extra.bytes, -1]);

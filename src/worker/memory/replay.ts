@@ -83,8 +83,12 @@ export type LogEvent =
   | { kind: 'kernel'; reads: BufferRecord[] }
   /** An op was recorded on the tape during the forward pass. */
   | { kind: 'node'; node: TapeNodeInfo }
+  /** The gradient of a tape node begins: from here on the backward pass runs. */
+  | { kind: 'gradient-start'; nodeId: number }
   /** One gradient function of a tape node finished (the node's saved tensors were needed until now). */
-  | { kind: 'gradient'; nodeId: number };
+  | { kind: 'gradient'; nodeId: number }
+  /** A backward pass is over (with accumulation, another micro-batch's forward pass may follow). */
+  | { kind: 'backward-end' };
 
 
 /** The bytes the policy would give a buffer in this role: 16-bit activations at 2 bytes per element, virtual copies as they are. */
