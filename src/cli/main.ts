@@ -52,7 +52,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--fail-fast', 'stop scheduling runs after the first failed one', false)
     .option('--force', 're-run the selected runs even when their result is recorded', false)
     .option('--retry-failed', 're-run the selected runs whose recorded status is failed, timeout or crashed', false)
-    .option('--memory-limit <size>', "budget for each run's modeled peak bytes, e.g. 2GiB (overrides the specs' memoryLimit); over it a run is recorded as oom")
+    .option('--memory-limit <size>', "budget for each run's peak, e.g. 2GiB: TensorFlow-modeled on tfjs, measured on torch (overrides the specs' memoryLimit); over it a run is recorded as oom")
     .option('--retries <n>', "restarts of a crashed run (overrides the specs' train.retries)", nonNegativeInteger('--retries'))
     .option(
       '--filter <key=value,...>',

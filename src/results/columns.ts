@@ -285,7 +285,7 @@ export const COLUMNS: readonly Column[] = [
       unit: 'bytes',
       kind: 'modeled',
       description:
-        'tfjs: what TensorFlow would hold under the policy: the same update replayed with the lifetimes TensorFlow gives its tensors (freed after the last forward consumer unless a gradient keeps them, then after that gradient; no kernel temporaries; variables updated in place) at the policy\'s sizes. The figure to plan GPU memory with. Empty on torch rows (measured there).',
+        'tfjs: what TensorFlow would hold under the policy: the same update replayed with the lifetimes TensorFlow gives its tensors (freed after the last forward consumer unless a gradient keeps them, then after that gradient; no kernel temporaries; variables updated in place) at the policy\'s sizes. The figure to plan GPU memory with (how far it is from a real runtime: the README\'s calibration table), and the one memoryLimit applies to on tfjs. Empty on torch rows (measured there).',
     },
     'peakTfModeledBytes',
     { noise: 'bytes' },
@@ -349,7 +349,7 @@ export const COLUMNS: readonly Column[] = [
       unit: 'bytes',
       kind: 'info',
       description:
-        "For status oom: the bytes a run had reached when it stopped (the policy's modeled bytes for a memoryLimit budget, measured bytes for a real allocation failure); empty otherwise.",
+        "For status oom: the bytes a run had reached when it stopped (for a memoryLimit budget: peak_tf_modeled_bytes's bytes on tfjs, measured bytes on torch; for a real allocation failure: measured bytes); empty otherwise.",
     },
     'oomReachedBytes',
   ),

@@ -147,6 +147,6 @@ export interface ExperimentSpec {
   matrix: MatrixDef;
   /** Largest number of runs (cells × repeats) allowed without `--max-runs`. */
   maxRuns: number;
-  /** Budget for the policy's modeled peak bytes per run (`memoryLimit`); null = none. */
+  /** Budget per run (`memoryLimit`) for peak_tf_modeled_bytes on tfjs engines, the measured peak on torch; null = none. */
   memoryLimitBytes: number | null;
 }

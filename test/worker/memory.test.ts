@@ -109,6 +109,51 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     }
   });
 
+  describe('with TensorFlow\'s lifetimes (peak_tf_modeled_bytes)', () => {
+    it('holds the resting state and never more than tfjs; on a CNN far less (tfjs keeps every forward tensor)', () => {
+      for (const policy of policies) {
+        const mlp = measure({ policy, batchSize: 64 });
+        expect(mlp.peakTfModeledBytes).toBeGreaterThan(12 * P);
+        expect(mlp.peakTfModeledBytes).toBeLessThanOrEqual(mlp.peakModeledBytes);
+        const cnn = measure({ model: 'cnn', policy, batchSize: 256 });
+        expect(cnn.peakTfModeledBytes).toBeLessThan(0.5 * cnn.peakModeledBytes);
+      }
+    });
+
+    it('grows linearly with batch size; 16-bit activations take half the bytes per sample, plus the input\'s 16-bit copy', () => {
+      const slope = (model: string, policy: string, pick: (r: MemoryReport) => number) => {
+        const [a, b, c] = [128, 192, 256].map((batchSize) => pick(measure({ model, policy, batchSize }))) as [number, number, number];
+        expect(Math.abs(c - b - (b - a)) / (b - a)).toBeLessThan(0.01);
+        return (c - a) / 128;
+      };
+      for (const model of ['mlp', 'cnn']) {
+        expect(slope(model, 'float32', (r) => r.peakTfModeledBytes)).toBeGreaterThan(0);
+        const [f32, f16, bf16] = policies.map((policy) => slope(model, policy, (r) => r.activationsPeakTfModeledBytes)) as [number, number, number];
+        expect(bf16).toBe(f16);
+        // The fp32 input batch is not an activation; its 16-bit copy, kept for the first layer's backward, is.
+        const inputCopy = model === 'mlp' ? 64 * 2 : 16 * 16 * 1 * 2;
+        if (model === 'mlp') expect(f16).toBe(f32 / 2 + inputCopy);
+        else expect((f16 - inputCopy) / f32).toBeCloseTo(0.5, 2);
+      }
+    });
+
+    it('accumulation adds the 4P of fp32 accumulators to the micro-batch\'s peak, updated in place', () => {
+      for (const model of ['mlp', 'cnn']) {
+        const params = measure({ model }).peakByRole.parameters;
+        const split = measure({ model, batchSize: 256, accumulationSteps: 4 });
+        const micro = measure({ model, batchSize: 64 });
+        expect(split.peakTfModeledBytes).toBe(micro.peakTfModeledBytes + params);
+      }
+    });
+
+    it('PyTorch\'s rules add max-pool indices on a CNN and change nothing on an MLP', () => {
+      const mlp = measure({ batchSize: 64 });
+      expect(mlp.peakTorchModeledBytes).toBe(mlp.peakTfModeledBytes);
+      const cnn = measure({ model: 'cnn', batchSize: 64 });
+      expect(cnn.peakTorchModeledBytes).toBeGreaterThan(cnn.peakTfModeledBytes);
+    });
+  });
+
   it('a run over its memory budget stops with the bytes it reached', () => {
     const run = makeRun(spec({ model: 'cnn', batchSize: 256, policy: 'mixed_float16' }));
     const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);

@@ -50,6 +50,8 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
   const keptFrom = new Map<number, { from: number; to: number; bytes: number }>();
   /** Each gradient's span, from its start to its last thunk: the runtime's transient holdings for the op's gradient. */
   const gradientSpans = new Map<number, { from: number; to: number }>();
+  /** Buffers that became persistent state (an accumulator assigned a gradient): already counted as that state. */
+  const absorbed = new Set<BufferRecord>();
   let isBackward = false;
 
   log.forEach((event, index) => {
@@ -64,13 +66,17 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
         if (event.record.isVirtual && start.has(event.record)) end.set(event.record, index);
         return;
       case 'retag':
-        // A gradient assigned to an accumulator: TensorFlow copies it in, and it dies there.
-        if (PERSISTENT.has(event.role)) extend(event.record, index);
+        // A gradient assigned to an accumulator: TensorFlow copies it into the accumulator (counted from the start),
+        // and it dies there; later reads of the buffer are reads of the accumulator.
+        if (PERSISTENT.has(event.role)) {
+          extend(event.record, index);
+          absorbed.add(event.record);
+        }
         return;
       case 'kernel':
         for (const record of event.reads) {
           // In the backward pass, reads of forward tensors are the gradients' saved tensors: rule 1 decides those.
-          if (!(isBackward && record.isForward)) extend(record, index);
+          if (!(isBackward && record.isForward) && !absorbed.has(record)) extend(record, index);
         }
         return;
       case 'gradient-start':
