@@ -156,11 +156,11 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
     expect(md).toContain('No change beyond noise in 4 matched cells.');
   });
 
-  it('diff against a base whose peak_bytes were 10% lower: exit=1 recorded for the gate step, ❌ in the comment', async () => {
+  it.each(['peak_bytes', 'peak_tf_modeled_bytes'])('diff against a base whose %s were 10%% lower: exit=1 recorded for the gate step, ❌ in the comment', async (metric) => {
     const csvPath = join(repo, 'results/ci-smoke.csv');
     const current = await readFile(csvPath, 'utf8');
     const [header, ...rows] = current.trim().split('\n');
-    const peak = header!.split(',').indexOf('peak_bytes');
+    const peak = header!.split(',').indexOf(metric);
     const lowered = rows.map((row) => row.split(',').map((v, i) => (i === peak ? String(Math.round(Number(v) / 1.1)) : v)).join(','));
     await writeFile(csvPath, `${[header, ...lowered].join('\n')}\n`);
     git('commit', '-q', '-am', 'a base that used less memory');
@@ -172,7 +172,7 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
     expect(await outputs()).toEqual(['exit=1']);
     const md = await readFile(join(repo, 'diff.md'), 'utf8');
     expect(md).toContain('**4 thresholds exceeded**');
-    expect(md).toMatch(/\| ❌ \| ci-smoke \| mlp bs=8 float32 acc=1 wasm \| `peak_bytes` \| \d+ \| \d+ \| \+10\.0\d*%/);
+    expect(md).toMatch(new RegExp(`\\| ❌ \\| ci-smoke \\| mlp bs=8 float32 acc=1 wasm \\| \`${metric}\` \\| \\d+ \\| \\d+ \\| \\+10\\.0\\d*%`));
   });
 
   it('bad input stops the step itself (exit 2)', async () => {

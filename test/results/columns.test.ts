@@ -12,7 +12,8 @@ describe('COLUMNS', () => {
       'precision', 'device', 'status', 'runs_ok', 'reason', 'params', 'step_ms', 'step_ms_spread', 'samples_per_s',
       'initial_loss', 'final_loss', 'final_loss_spread', 'eval_accuracy', 'loss_scale_final', 'skipped_steps',
       'params_bytes', 'grads_bytes', 'optimizer_bytes', 'accumulator_bytes', 'activations_peak_bytes', 'peak_bytes',
-      'resting_bytes', 'peak_modeled_bytes', 'activations_peak_modeled_bytes', 'reserved_peak_bytes', 'rss_peak_bytes', 'wasm_heap_bytes',
+      'resting_bytes', 'peak_modeled_bytes', 'activations_peak_modeled_bytes', 'peak_tf_modeled_bytes',
+      'activations_peak_tf_modeled_bytes', 'peak_torch_modeled_bytes', 'reserved_peak_bytes', 'rss_peak_bytes', 'wasm_heap_bytes',
       'gpu_peak_bytes', 'oom_reached_bytes',
     ]);
   });
