@@ -2,7 +2,7 @@
  * `mpx run <specs...>`: plan every spec, skip the runs whose result is already recorded (resume), run the rest in one
  * worker pool, and hand each finished run to its spec's results (`SpecResults` rewrites the files at once).
  */
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
@@ -23,6 +23,7 @@ import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, type RunSelection, selectRuns } from '../select-runs.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK } from '../exit-codes.js';
 import { interruptOnSignals } from '../signals.js';
+import { createMemoryCeilings, workerMemoryShare } from '../memory-ceilings.js';
 import { checkTorch } from '../torch.js';
 
 export interface RunCommandOptions {
@@ -40,6 +41,8 @@ export interface RunCommandOptions {
   memoryLimit?: string;
   /** `--retries`: restarts of a crashed run, overriding the specs' `train.retries`. */
   retries?: number;
+  /** `--worker-memory`: what one worker may take before the memory guard kills it; default this machine's memory ÷ jobs. */
+  workerMemory?: string;
 }
 
 const WORKER_FILE = fileURLToPath(new URL('../../worker/main.js', import.meta.url));
@@ -55,7 +58,8 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
   const planned = await loadAndPlan(args, options);
   const filter = parseFilters(options.filter ?? []);
   assertFilterMatches(filter, planned.map((p) => p.plan));
-  const memoryLimitBytes = parseMemoryLimit(options.memoryLimit);
+  const memoryLimitBytes = parseSizeFlag('--memory-limit', options.memoryLimit);
+  const workerMemoryBytes = parseSizeFlag('--worker-memory', options.workerMemory);
   assertBackendsInstalled(planned);
   const torch = await checkTorch(planned);
   for (const warning of torch.warnings) process.stderr.write(`mpx: ${warning}\n`);
@@ -69,7 +73,7 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
     const env = await collectEnvironment({ cwd: process.cwd(), ignorePaths: [options.resultsDir] });
     const torchFacts = torch.probe === null || torch.worker === null ? null : { version: torch.probe.torch, python: torch.worker.python, cuda: torch.probe.cuda, blas: torch.probe.blas };
     const specs = planned.map((p) => startSpec(p, filter, { ...env, torch: torchFacts }, options));
-    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, options);
+    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, workerMemoryBytes, torchHasCuda: torch.probe?.cuda ?? false, python: torch.worker ?? undefined }, options);
     return summarise(specs, filter, isInterrupted, options.resultsDir);
   } finally {
     lock.release();
@@ -94,7 +98,7 @@ async function runSelected(
   specs: SpecRun[],
   planned: PlannedSpec[],
   env: Environment,
-  workers: { memoryLimitBytes: number | null; python?: PythonWorker },
+  workers: { memoryLimitBytes: number | null; workerMemoryBytes: number | null; torchHasCuda: boolean; python?: PythonWorker },
   options: RunCommandOptions,
 ): Promise<boolean> {
   const runs = specs.flatMap((s) => s.selection.toRun);
@@ -107,6 +111,15 @@ async function runSelected(
   const mayUseGpus = planned.some((p) => p.spec.backend === 'auto' || p.spec.backend === 'tensorflow') && findTensorflowPackage() === '@tensorflow/tfjs-node-gpu';
   const { jobs, gpus } = placeWorkers(mayUseGpus, env.gpus, options.jobs);
   const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
+  const memoryFacts = {
+    totalBytes: totalmem(),
+    jobs,
+    workerMemoryBytes: workers.workerMemoryBytes,
+    budgetOverrideBytes: workers.memoryLimitBytes,
+    hasTensorflowPackage: findTensorflowPackage() !== null,
+    gpuCount: env.gpus.length,
+    torchHasCuda: workers.torchHasCuda,
+  };
   process.stderr.write(`mpx: ${runs.length} runs from ${planned.length} spec(s), ${jobs} at a time\n`);
   return interruptOnSignals(async (signal) => {
     try {
@@ -116,7 +129,10 @@ async function runSelected(
         signal,
         failFast: options.failFast,
         retries: options.retries,
-        ...workers,
+        memoryLimitBytes: workers.memoryLimitBytes,
+        python: workers.python,
+        memoryCeilings: createMemoryCeilings(memoryFacts),
+        workerMemory: workerMemoryShare(memoryFacts),
         // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
         env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
         ...(gpus.length > 0
@@ -193,12 +209,12 @@ function assertBackendsInstalled(planned: PlannedSpec[]): void {
   }
 }
 
-function parseMemoryLimit(text: string | undefined): number | null {
+function parseSizeFlag(flag: string, text: string | undefined): number | null {
   if (text === undefined) return null;
   const bytes = parseByteSize(text);
   if (bytes === null) {
-    throw new MpxError('USAGE', `--memory-limit must be a size such as ${BYTE_SIZE_EXAMPLES}, got "${text}"`, {
-      hint: 'e.g. mpx run experiments/*.yaml --memory-limit 2GiB',
+    throw new MpxError('USAGE', `${flag} must be a size such as ${BYTE_SIZE_EXAMPLES}, got "${text}"`, {
+      hint: `e.g. mpx run experiments/*.yaml ${flag} 2GiB`,
     });
   }
   return bytes;
