@@ -216,7 +216,8 @@ export async function trainRun(
     if (step >= warmupSteps) stepMs.push(elapsed);
     await hooks.onProgress?.(step + 1, steps);
   }
-  const evalAccuracy = trainer.evaluate();
+  // `steps: 0` is a memory probe (capacity search): an untrained model's accuracy says nothing, so none is taken.
+  const evalAccuracy = steps === 0 ? Number.NaN : trainer.evaluate();
   const stepMsMedian = median(stepMs) ?? Number.NaN;
   const measurements: RunMeasurements = {
     backend,
