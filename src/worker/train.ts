@@ -181,7 +181,11 @@ export class Trainer {
  * The trainer is then thrown away and training starts again from the same seed. A run whose modeled memory passes
  * the budget stops here, before training (MemoryBudgetExceeded).
  */
-export function measureMemory(run: RunConfig, dataset: Dataset, ledger: TensorLedger): MemoryReport {
+export function measureMemory(
+  run: RunConfig,
+  dataset: Dataset,
+  ledger: TensorLedger,
+): MemoryReport & { paramCount: number } {
   const trainer = new Trainer(run, dataset, null, createScaler(run));
   const memory: MemoryAccounting = { ledger, halfPrecision: policyGrid(run.policy) !== null };
   try {
@@ -190,7 +194,7 @@ export function measureMemory(run: RunConfig, dataset: Dataset, ledger: TensorLe
     trainer.update(0, memory);
     const report = ledger.closeWindow();
     ledger.checkBudget(report);
-    return report;
+    return { ...report, paramCount: trainer.model.paramCount };
   } finally {
     if (ledger.isMeasuring) ledger.closeWindow();
     trainer.dispose();
@@ -212,12 +216,14 @@ export async function trainRun(
 
   const grid = policyGrid(run.policy);
   const scaler = createScaler(run);
-  const trainer = new Trainer(run, dataset, grid, scaler);
   const { steps, warmupSteps } = run.train;
+  // `steps: 0` is a memory probe (capacity search): no training trainer is built, and no accuracy is taken (an
+  // untrained model's accuracy says nothing).
+  const trainer = steps === 0 ? null : new Trainer(run, dataset, grid, scaler);
   const stepMs: number[] = [];
   let initialLoss = NaN;
   let finalLoss = NaN;
-  for (let step = 0; step < steps; step++) {
+  for (let step = 0; trainer !== null && step < steps; step++) {
     const started = performance.now();
     const loss = trainer.update(step);
     const elapsed = performance.now() - started;
@@ -226,13 +232,12 @@ export async function trainRun(
     if (step >= warmupSteps) stepMs.push(elapsed);
     await hooks.onProgress?.(step + 1, steps);
   }
-  // `steps: 0` is a memory probe (capacity search): an untrained model's accuracy says nothing, so none is taken.
-  const evalAccuracy = steps === 0 ? Number.NaN : trainer.evaluate();
+  const evalAccuracy = trainer === null ? Number.NaN : trainer.evaluate();
   const stepMsMedian = median(stepMs) ?? Number.NaN;
   const measurements: RunMeasurements = {
     backend,
     precision: grid === null ? 'native' : 'emulated',
-    paramCount: trainer.model.paramCount,
+    paramCount: memory.paramCount,
     steps,
     stepMsMedian,
     samplesPerSecond: run.batchSize / (stepMsMedian / 1000),
@@ -263,6 +268,6 @@ export async function trainRun(
       memoryMethod: 'tensor ledger: every buffer of the backend counted once, fp32 graph',
     },
   };
-  trainer.dispose();
+  trainer?.dispose();
   return measurements;
 }
