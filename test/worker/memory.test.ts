@@ -166,7 +166,7 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
         trainer.update(0, memory);
         ledger.openWindow(trainer.restingRoles());
         trainer.update(1, memory);
-        return ledger.closeWindow();
+        return { ...ledger.closeWindow(), paramCount: trainer.model.paramCount };
       } finally {
         trainer.dispose();
       }
