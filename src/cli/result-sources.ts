@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { MpxError } from '../errors.js';
 import { parseRunMetadata, type RunMetadata } from '../results/metadata.js';
+import { isCapacityCsv } from '../results/report/capacity.js';
 import { parseResultsCsv, type ResultTable } from '../results/table.js';
 import { gitIn, type Git } from './git.js';
 
@@ -36,7 +37,7 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
     return { label: arg, isSingleFile: true, tables: [await readTableFile(path, arg)] };
   }
   if (info?.isDirectory()) {
-    const names = (await readdir(path)).filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
+    const names = (await readdir(path)).filter(isResultsCsvName).sort();
     const tables = await Promise.all(names.map((n) => readTableFile(join(path, n), join(arg, n))));
     return { label: arg, isSingleFile: false, tables };
   }
@@ -46,6 +47,11 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
     });
   }
   return loadGitSide(arg, options);
+}
+
+/** A results CSV of a directory listing: not hidden, and not a spec's capacity result (`<name>.capacity.csv`). */
+function isResultsCsvName(name: string): boolean {
+  return name.endsWith('.csv') && !name.startsWith('.') && !isCapacityCsv(name);
 }
 
 async function readTableFile(path: string, label: string): Promise<ResultTable> {
@@ -99,7 +105,7 @@ async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSid
   }
   const list = await git(['ls-tree', '--name-only', '--end-of-options', object]);
   if (!list.ok) throw new MpxError('RESULTS_IO', `cannot list ${label}: ${list.stderr.trim()}`);
-  const names = list.stdout.split('\n').filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
+  const names = list.stdout.split('\n').filter(isResultsCsvName).sort();
   const tables = await Promise.all(names.map((n) => readGitTable(git, ref, posix.join(target, n))));
   return { label, isSingleFile: false, tables };
 }

@@ -1,0 +1,67 @@
+/**
+ * Peak memory vs batch size as a Mermaid `xychart-beta` block, which GitHub renders in Markdown files and comments.
+ * GitHub's Mermaid draws no legend and no gaps in a line, so: one line per policy in a fixed colour
+ * (`plotColorPalette`, first colour = first line) that the text names with a matching square, only batch sizes where
+ * every charted policy has a peak (the cells left out are listed under the chart), and every string from a spec or a
+ * results file passed through `mermaidText`. Pure.
+ */
+import type { Policy } from '../../spec/types.js';
+import { formatBytes } from '../peak.js';
+import { mermaidText } from './escape.js';
+import { groupLabel, type PeakGroup } from './summary.js';
+
+/** One colour per policy, the same in the HTML report's charts. */
+export const POLICY_COLORS: Readonly<Record<Policy, string>> = { float32: '#2563eb', mixed_float16: '#ea580c', mixed_bfloat16: '#16a34a' };
+export const BUDGET_COLOR = '#dc2626';
+/** The squares that name the colours in Markdown text (GitHub renders emoji everywhere). */
+export const POLICY_SQUARES: Readonly<Record<Policy, string>> = { float32: '🟦', mixed_float16: '🟧', mixed_bfloat16: '🟩' };
+export const BUDGET_SQUARE = '🟥';
+
+/** The budget line is drawn only when it is at most this many times the chart's largest peak (else it flattens it). */
+export const BUDGET_DRAW_FACTOR = 3;
+
+export interface MermaidChart {
+  /** The fenced block; null when fewer than two batch sizes have a peak under every charted policy. */
+  block: string | null;
+  /** The charted policies, in line order. */
+  policies: Policy[];
+  hasBudgetLine: boolean;
+  /** Cells of the group that the chart does not show, and why. */
+  leftOut: string[];
+}
+
+export function mermaidPeakChart(group: PeakGroup, options: { withEngine: boolean; budgetBytes: number | null }): MermaidChart {
+  const policies = group.policies.filter((p) => group.batches.some((b) => group.cell(p, b)?.peak));
+  const batches = group.batches.filter((b) => policies.every((p) => group.cell(p, b)?.peak));
+  const leftOut: string[] = [];
+  for (const policy of group.policies) {
+    for (const batch of group.batches) {
+      const cell = group.cell(policy, batch);
+      if (cell === undefined || (batches.includes(batch) && policies.includes(policy))) continue;
+      const why = cell.peak !== null ? 'another policy has no peak at this batch size' : cell.row.status === 'oom' && cell.row.oomReachedBytes !== null ? `oom (reached ${formatBytes(cell.row.oomReachedBytes)})` : cell.row.status;
+      leftOut.push(`bs=${batch} ${policy}: ${why}`);
+    }
+  }
+  if (batches.length < 2 || policies.length === 0) return { block: null, policies: [], hasBudgetLine: false, leftOut };
+  const maxBytes = Math.max(...policies.flatMap((p) => batches.map((b) => group.cell(p, b)!.peak!.bytes)));
+  const budget = options.budgetBytes;
+  const hasBudgetLine = budget !== null && budget <= BUDGET_DRAW_FACTOR * maxBytes;
+  const palette = [...policies.map((p) => POLICY_COLORS[p]), ...(hasBudgetLine ? [BUDGET_COLOR] : [])].join(', ');
+  const lines = [
+    '```mermaid',
+    `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${palette}"}}}}%%`,
+    'xychart-beta',
+    `  title "${mermaidText(`${groupLabel(group, options.withEngine)}, peak ${group.source.kind}`)}"`,
+    `  x-axis "batch size" [${batches.map((b) => `"${b}"`).join(', ')}]`,
+    `  y-axis "peak MB (${group.source.kind})"`,
+    ...policies.map((p) => `  line [${batches.map((b) => megabytes(group.cell(p, b)!.peak!.bytes)).join(', ')}]`),
+    ...(hasBudgetLine ? [`  line [${batches.map(() => megabytes(budget)).join(', ')}]`] : []),
+    '```',
+  ];
+  return { block: lines.join('\n'), policies, hasBudgetLine, leftOut };
+}
+
+/** Bytes as MB (10⁶) with at most three decimals, plain digits. */
+function megabytes(bytes: number): string {
+  return String(Math.round(bytes / 1e3) / 1e3);
+}
