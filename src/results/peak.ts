@@ -37,13 +37,13 @@ const MEASURED: PeakSource = {
   column: column('peak_bytes'),
   kind: 'measured',
   label: 'measured (torch)',
-  explanation: "PyTorch's own peak under the policy's real dtypes (torch rows)",
+  explanation: "PyTorch's own peak under the policy's real dtypes, on the torch engine",
 };
 const MODELED: PeakSource = {
   column: column('peak_tf_modeled_bytes'),
   kind: 'modeled',
   label: 'modeled (TensorFlow)',
-  explanation: 'what TensorFlow would hold under the policy (tfjs rows)',
+  explanation: 'what TensorFlow would hold under the policy, on tfjs engines',
 };
 
 /** True for rows of the torch engine: the backend that ran, else the one the cell asks for (a row that never ran). */

@@ -176,7 +176,7 @@ interface Scales {
  * wrap, three to a row. y scales per panel row: models differ by orders of magnitude.
  */
 function faceted(layout: FacetLayout, values: readonly object[], layer: Layer[]): TopLevelSpec {
-  const header = { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12, labelOrient: 'top' };
+  const header = { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12, labelOrient: 'top', labelLimit: PANEL_WIDTH };
   const panel = { field: 'panel', type: 'nominal', title: null, sort: layout.panels, header };
   const facet =
     layout.accs.length > 1
@@ -297,7 +297,7 @@ function anatomyChart(summary: ReportSummary): ReportChart {
   const policies = POLICIES.filter((p) => values.some((v) => v.policy === p));
   const batches = [...new Set(values.map((v) => v.batchSize))].sort((a, b) => a - b).map((b) => `batch ${b}`);
   const panels = [...new Set(values.map((v) => v.panel))];
-  const header = { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 };
+  const header = { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12, labelLimit: PANEL_WIDTH };
   const spec = {
     data: { values },
     facet: {

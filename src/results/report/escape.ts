@@ -12,15 +12,16 @@ export function escapeHtml(text: string): string {
 
 /**
  * Text for GitHub-flavoured Markdown: one line, HTML-significant characters as entities (GitHub's sanitizer passes
- * some tags through, e.g. an `<img>` that loads a URL), the punctuation that can start emphasis, a link, code, a
- * strikethrough or a table cell backslash-escaped (CommonMark allows escaping any ASCII punctuation), and a leading
+ * some tags through, e.g. an `<img>` that loads a URL), the punctuation that can start emphasis, a link or an image
+ * (`[`; `(` and `!` do nothing without it), code, a strikethrough or a table cell backslash-escaped (CommonMark allows
+ * escaping any ASCII punctuation), and a leading
  * character that could open a heading, a list or a quote escaped too.
  */
 export function escapeMarkdown(text: string): string {
   return oneLine(text)
-    .replace(/[\\`*_{}[\]()!|~]/g, (c) => `\\${c}`)
+    .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
     .replace(/[&<>"]/g, (c) => HTML_ESCAPES[c]!)
-    .replace(/^([#+\-=]|\d+(?=[.)]))/, (lead) => (/^\d/.test(lead) ? `${lead}\\` : `\\${lead}`));
+    .replace(/^([#+\-=]|\d+(?=[.)](?:\s|$)))/, (lead) => (/^\d/.test(lead) ? `${lead}\\` : `\\${lead}`));
 }
 
 /** For inline code spans in Markdown: backticks cannot be escaped inside one, so they are replaced. */

@@ -93,7 +93,7 @@ export async function renderHtmlReport(input: ReportInput, options: HtmlReportOp
 }
 
 function answerSection(summary: ReportSummary): string[] {
-  const out = ['<h2 id="answer">Answer</h2>', `<p>Peak memory of each mixed policy against float32 at the same batch size (${sourcesHtml(summary)}):</p>`, '<ul>'];
+  const out = ['<h2 id="answer">Answer</h2>', `<p>Each mixed policy's peak memory against float32's at the same batch size (${sourcesHtml(summary)}):</p>`, '<ul>'];
   for (const group of summary.groups) {
     const label = `<strong>${escapeHtml(groupLabel(group, summary.hasSeveralEngines))}</strong>`;
     if (group.verdicts.length === 0) {
@@ -105,7 +105,7 @@ function answerSection(summary: ReportSummary): string[] {
       const text = formatVerdict(verdict);
       byText.set(text, [...(byText.get(text) ?? []), verdict.policy]);
     }
-    out.push(`<li>${label}: ${[...byText].map(([text, policies]) => `${escapeHtml(policies.join(' and '))} ${escapeHtml(text)}`).join('; ')}.</li>`);
+    out.push(`<li>${label}: ${[...byText].map(([text, policies]) => `${escapeHtml(policies.join(' and '))}: ${escapeHtml(text)}`).join('; ')}.</li>`);
   }
   out.push('</ul>');
   return out;

@@ -9,7 +9,7 @@ import { formatBytes } from '../peak.js';
 import { capacityView } from './capacity.js';
 import { escapeMarkdown, markdownCode } from './escape.js';
 import type { ReportInput, ReportRenderer } from './index.js';
-import { BUDGET_SQUARE, mermaidPeakChart, POLICY_SQUARES } from './mermaid.js';
+import { BUDGET_DRAW_FACTOR, BUDGET_SQUARE, mermaidPeakChart, POLICY_SQUARES } from './mermaid.js';
 import { provenanceEntries } from './provenance.js';
 import { formatVerdict, groupLabel, type ReportCell, type ReportSummary, rowLabel, summarizeResults } from './summary.js';
 
@@ -54,7 +54,7 @@ function sourcesLine(summary: ReportSummary): string {
 }
 
 function answerSection(summary: ReportSummary): string[] {
-  const out = ['## Answer', '', `Peak memory of each mixed policy against float32 at the same batch size (${sourcesLine(summary)}):`, ''];
+  const out = ['## Answer', '', `Each mixed policy's peak memory against float32's at the same batch size (${sourcesLine(summary)}):`, ''];
   for (const group of summary.groups) {
     const label = `**${escapeMarkdown(groupLabel(group, summary.hasSeveralEngines))}**`;
     if (group.verdicts.length === 0) {
@@ -67,7 +67,7 @@ function answerSection(summary: ReportSummary): string[] {
       const text = formatVerdict(verdict);
       byText.set(text, [...(byText.get(text) ?? []), verdict.policy]);
     }
-    const parts = [...byText].map(([text, policies]) => `${policies.join(' and ')} ${text}`);
+    const parts = [...byText].map(([text, policies]) => `${policies.join(' and ')}: ${text}`);
     out.push(`- ${label}: ${parts.join('; ')}.`);
   }
   out.push('');
@@ -121,10 +121,16 @@ function chartsSection(summary: ReportSummary, budgetBytes: number | null): stri
     return out;
   }
   out.push(`Lines: ${legend.join(' · ')}. Peaks in MB (${sourcesLine(summary)}).`, '');
-  if (budgetBytes !== null && !shown.some((c) => c.chart.hasBudgetLine)) out.push(`The budget (${formatBytes(budgetBytes)}) is far above every peak, so it is not drawn.`, '');
+  if (budgetBytes !== null && !shown.some((c) => c.chart.hasBudgetLine)) {
+    out.push(`The budget (${formatBytes(budgetBytes)}) is more than ${BUDGET_DRAW_FACTOR}× every charted peak, so it is not drawn.`, '');
+  }
   for (const { chart } of shown) {
     out.push(chart.block!, '');
-    if (chart.leftOut.length > 0) out.push(`<sub>Not charted: ${chart.leftOut.map(escapeMarkdown).join('; ')}.</sub>`, '');
+    const notes = [
+      ...chart.overlaps.map(([hidden, top]) => `${POLICY_SQUARES[hidden]} ${hidden} is under ${POLICY_SQUARES[top]} ${top} (the same peaks)`),
+      ...(chart.leftOut.length > 0 ? [`not charted: ${chart.leftOut.map(escapeMarkdown).join('; ')}`] : []),
+    ];
+    if (notes.length > 0) out.push(`<sub>${notes.join('. ').replace(/^./, (c) => c.toUpperCase())}.</sub>`, '');
   }
   const skipped = charts.filter((c) => c.chart.block === null).map((c) => escapeMarkdown(groupLabel(c.group, withEngine)));
   if (skipped.length > 0) out.push(`<sub>No chart for ${skipped.join(', ')}: fewer than two batch sizes with a peak under every policy (see the table).</sub>`, '');

@@ -28,6 +28,8 @@ export interface MermaidChart {
   hasBudgetLine: boolean;
   /** Cells of the group that the chart does not show, and why. */
   leftOut: string[];
+  /** [hidden, on top]: a line drawn exactly under a later one (equal peaks at every charted batch size). */
+  overlaps: Array<[Policy, Policy]>;
 }
 
 export function mermaidPeakChart(group: PeakGroup, options: { withEngine: boolean; budgetBytes: number | null }): MermaidChart {
@@ -42,7 +44,13 @@ export function mermaidPeakChart(group: PeakGroup, options: { withEngine: boolea
       leftOut.push(`bs=${batch} ${policy}: ${why}`);
     }
   }
-  if (batches.length < 2 || policies.length === 0) return { block: null, policies: [], hasBudgetLine: false, leftOut };
+  if (batches.length < 2 || policies.length === 0) return { block: null, policies: [], hasBudgetLine: false, leftOut, overlaps: [] };
+  const values = new Map(policies.map((p) => [p, batches.map((b) => megabytes(group.cell(p, b)!.peak!.bytes)).join(', ')]));
+  const overlaps: Array<[Policy, Policy]> = [];
+  policies.forEach((p, i) => {
+    const above = policies.slice(i + 1).reverse().find((q) => values.get(q) === values.get(p));
+    if (above !== undefined) overlaps.push([p, above]);
+  });
   const maxBytes = Math.max(...policies.flatMap((p) => batches.map((b) => group.cell(p, b)!.peak!.bytes)));
   const budget = options.budgetBytes;
   const hasBudgetLine = budget !== null && budget <= BUDGET_DRAW_FACTOR * maxBytes;
@@ -54,11 +62,11 @@ export function mermaidPeakChart(group: PeakGroup, options: { withEngine: boolea
     `  title "${mermaidText(`${groupLabel(group, options.withEngine)}, peak ${group.source.kind}`)}"`,
     `  x-axis "batch size" [${batches.map((b) => `"${b}"`).join(', ')}]`,
     `  y-axis "peak MB (${group.source.kind})"`,
-    ...policies.map((p) => `  line [${batches.map((b) => megabytes(group.cell(p, b)!.peak!.bytes)).join(', ')}]`),
+    ...policies.map((p) => `  line [${values.get(p)}]`),
     ...(hasBudgetLine ? [`  line [${batches.map(() => megabytes(budget)).join(', ')}]`] : []),
     '```',
   ];
-  return { block: lines.join('\n'), policies, hasBudgetLine, leftOut };
+  return { block: lines.join('\n'), policies, hasBudgetLine, leftOut, overlaps };
 }
 
 /** Bytes as MB (10⁶) with at most three decimals, plain digits. */

@@ -35,6 +35,8 @@ export interface PolicyVerdict {
   segments: EffectSegment[];
   /** True when the policy has a ratio at every batch size of its group (none failed, ran out of memory, ...). */
   isComplete: boolean;
+  /** Batch sizes where float32 ran out of memory and this policy has a peak: the capacity mixed precision buys. */
+  fitsWhereFloat32Oom: number[];
 }
 
 /** One comparison: a model on one engine with one accumulation setting, every policy at every batch size. */
@@ -58,7 +60,7 @@ export interface PeakGroup {
 export interface ReportSummary {
   name: string;
   groups: PeakGroup[];
-  /** Rows whose status is not ok, in row order. */
+  /** Rows whose status is not ok: crashed, timeout, failed, oom, unsupported, each in row order. */
   notOk: ResultRow[];
   /** The sources used by the groups, unique, measured first. */
   sources: PeakSource[];
@@ -66,6 +68,9 @@ export interface ReportSummary {
   hasSeveralEngines: boolean;
   rowCount: number;
 }
+
+/** Rows that did not finish, most in need of attention first (a stable sort keeps row order within a status). */
+const NOT_OK_ORDER: readonly string[] = ['crashed', 'timeout', 'failed', 'oom', 'unsupported'];
 
 export function summarizeResults(name: string, rows: readonly ResultRow[]): ReportSummary {
   const byKey = new Map<string, ResultRow[]>();
@@ -78,7 +83,8 @@ export function summarizeResults(name: string, rows: readonly ResultRow[]): Repo
   const groups = [...byKey.values()].map(buildGroup);
   const engines = new Set(groups.map((g) => g.engine));
   const sources = [...new Map(groups.map((g) => [g.source.column.name, g.source])).values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'measured' ? -1 : 1));
-  return { name, groups, notOk: rows.filter((r) => r.status !== 'ok'), sources, hasSeveralEngines: engines.size > 1, rowCount: rows.length };
+  const notOk = rows.filter((r) => r.status !== 'ok').sort((a, b) => NOT_OK_ORDER.indexOf(a.status) - NOT_OK_ORDER.indexOf(b.status));
+  return { name, groups, notOk, sources, hasSeveralEngines: engines.size > 1, rowCount: rows.length };
 }
 
 function buildGroup(rows: ResultRow[]): PeakGroup {
@@ -100,9 +106,10 @@ function buildGroup(rows: ResultRow[]): PeakGroup {
     .filter((p) => p !== 'float32')
     .map((policy) => {
       const points = batches.flatMap((b) => ratioAt(cells.get(keyOf(policy, b)), b));
-      return { policy, segments: segmentsOf(points), isComplete: points.length === batches.length };
+      const fitsWhereFloat32Oom = batches.filter((b) => cells.get(keyOf('float32', b))?.row.status === 'oom' && cells.get(keyOf(policy, b))?.peak);
+      return { policy, segments: segmentsOf(points), isComplete: points.length === batches.length, fitsWhereFloat32Oom };
     })
-    .filter((v) => v.segments.length > 0);
+    .filter((v) => v.segments.length > 0 || v.fitsWhereFloat32Oom.length > 0);
   const engines = [...new Set(rows.flatMap((r) => r.backends))].sort();
   return {
     model: first.model,
@@ -167,25 +174,28 @@ export function formatRatioChange(ratio: number): string {
 }
 
 /**
- * A verdict in words, deterministic. `long`: `costs at 8–128 (up to +5.3% at 8), saves at 512 (−0.7%)`;
+ * A verdict in words, deterministic. `long`: `more memory at 8–128 (up to +5.3% at 8), less at 512 (−0.7%)`;
  * `short` (terminal): `costs 8–128, saves 512`.
  */
 export function formatVerdict(verdict: PolicyVerdict, style: 'long' | 'short' = 'long'): string {
-  const isLong = style === 'long';
-  const only = verdict.segments.length === 1 ? verdict.segments[0]! : null;
-  if (verdict.isComplete && only !== null) {
-    const what = only.effect === 'same' ? 'same as float32' : only.effect;
-    if (!isLong || only.effect === 'same') return `${what} at every batch size`;
-    const extreme = only.batches.length > 1 ? `up to ${formatRatioChange(only.extreme.ratio)} at ${only.extreme.batchSize}` : formatRatioChange(only.extreme.ratio);
-    return `${what} at every batch size (${extreme})`;
+  const fits = verdict.fitsWhereFloat32Oom;
+  if (style === 'short') {
+    const fitsText = fits.length > 0 ? [`fits ${formatBatchRange(fits)} (f32 oom)`] : [];
+    if (verdict.isComplete && verdict.segments.length === 1) return `${verdict.segments[0]!.effect === 'same' ? 'same as float32' : verdict.segments[0]!.effect} at every batch size`;
+    return [...verdict.segments.map((s) => `${s.effect} ${formatBatchRange(s.batches)}`), ...fitsText].join(', ');
   }
-  return verdict.segments
-    .map((s) => {
-      const what = s.effect === 'same' ? 'same' : s.effect;
-      if (!isLong) return `${what} ${formatBatchRange(s.batches)}`;
-      if (s.effect === 'same') return `same as float32 at ${formatBatchRange(s.batches)}`;
-      const extreme = s.batches.length > 1 ? `up to ${formatRatioChange(s.extreme.ratio)} at ${s.extreme.batchSize}` : formatRatioChange(s.extreme.ratio);
-      return `${what} at ${formatBatchRange(s.batches)} (${extreme})`;
-    })
-    .join(', ');
+  const only = verdict.segments.length === 1 ? verdict.segments[0]! : null;
+  const extreme = (s: EffectSegment): string =>
+    s.batches.length > 1 ? `up to ${formatRatioChange(s.extreme.ratio)} at ${s.extreme.batchSize}` : formatRatioChange(s.extreme.ratio);
+  const fitsText = fits.length > 0 ? [`fits at ${fits.join(', ')}, where float32 ran out of memory`] : [];
+  if (verdict.isComplete && only !== null) {
+    return only.effect === 'same' ? 'the same peak as float32 at every batch size' : `${LONG_WORDS[only.effect]} memory at every batch size (${extreme(only)})`;
+  }
+  const segments = verdict.segments.map((s, i) => {
+    const what = s.effect === 'same' ? 'the same as float32' : i === 0 ? `${LONG_WORDS[s.effect]} memory` : LONG_WORDS[s.effect];
+    return `${what} at ${formatBatchRange(s.batches)}${s.effect === 'same' ? '' : ` (${extreme(s)})`}`;
+  });
+  return [...segments, ...fitsText].join(', ');
 }
+
+const LONG_WORDS: Readonly<Record<Exclude<Effect, 'same'>, string>> = { saves: 'less', costs: 'more' };
