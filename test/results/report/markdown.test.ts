@@ -7,7 +7,9 @@ import { HOSTILE_DESCRIPTION, hostileInput } from './hostile.js';
 
 function tokens(markdown: string): Token[] {
   const all: Token[] = [];
-  marked.walkTokens(marked.lexer(markdown), (t) => void all.push(t));
+  marked.walkTokens(marked.lexer(markdown), (t) => {
+    all.push(t);
+  });
   return all;
 }
 const mermaidBlocks = (markdown: string): string[] => tokens(markdown).filter((t): t is Tokens.Code => t.type === 'code' && t.lang === 'mermaid').map((t) => t.text);
