@@ -7,7 +7,7 @@ import { HOSTILE_DESCRIPTION, hostileInput } from './hostile.js';
 
 function tokens(markdown: string): Token[] {
   const all: Token[] = [];
-  marked.walkTokens(marked.lexer(markdown), (t) => {
+  void marked.walkTokens(marked.lexer(markdown), (t) => {
     all.push(t);
   });
   return all;
