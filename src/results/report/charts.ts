@@ -105,7 +105,8 @@ export function buildCharts(summary: ReportSummary, options: { budgetBytes: numb
       spec: faceted(layout, data.filter((d) => d.policy !== 'float32'), [
         line('ratio_lines', 'ratio', 'peak ÷ float32 peak', mixedScales, { isZeroBased: false }),
         points('ratio_points', 'ratio', mixedScales),
-        { name: 'float32_rule', mark: { type: 'rule', color: '#6b7280' }, encoding: { y: { datum: 1 } } },
+        // One rule per panel (a datum rule would draw one per data row).
+        { name: 'float32_rule', transform: [{ aggregate: [{ op: 'count', as: 'cells' }], groupby: ['panel', 'acc'] }], mark: { type: 'rule', color: '#6b7280' }, encoding: { y: { datum: 1 } } },
       ]),
     },
     anatomyChart(summary),
