@@ -84,7 +84,7 @@ async function markCounts(page: Page, chart: string): Promise<Record<string, num
 
 /** What the fixture CSV implies, computed from its columns here (not by the report code). */
 function expectedMarks() {
-  const records = parse(fixtureText('report-fixture.csv'), { columns: true }) as Array<Record<string, string>>;
+  const records = parse<Record<string, string>>(fixtureText('report-fixture.csv'), { columns: true });
   const peakOf = (r: Record<string, string>) => Number(r[r.backend === 'torch' ? 'peak_bytes' : 'peak_tf_modeled_bytes'] || Number.NaN);
   const ok = records.filter((r) => !Number.isNaN(peakOf(r)));
   const series = (rows: typeof records) => new Set(rows.map((r) => `${r.model}|${r.backend}|${r.policy}`)).size;
@@ -98,7 +98,7 @@ function expectedMarks() {
     return sum + known.filter((b) => b > 0).length + (peakOf(r) - known.reduce((a, b) => a + b, 0) > 0 ? 1 : 0);
   }, 0);
   const withValue = (column: string) => ok.filter((r) => r[column] !== '' && Number.isFinite(Number(r[column])));
-  const capacity = parse(fixtureText('report-fixture.capacity.csv'), { columns: true }) as unknown[];
+  const capacity = parse<Record<string, string>>(fixtureText('report-fixture.capacity.csv'), { columns: true });
   return {
     peak: {
       peak_lines: series(ok),
