@@ -109,7 +109,7 @@ export function buildCharts(summary: ReportSummary, options: { budgetBytes: numb
         { name: 'float32_rule', transform: [{ aggregate: [{ op: 'count', as: 'cells' }], groupby: ['panel', 'acc'] }], mark: { type: 'rule', color: '#6b7280' }, encoding: { y: { datum: 1 } } },
       ]),
     },
-    anatomyChart(summary),
+    anatomyChart(summary, layout),
     metricChart('step', 'Step time vs batch size', 'stepMs', 'ms per update', 'Median wall time of one optimizer update, measured. On tfjs engines mixed policies are emulated: their times include rounding done in software.', layout, data, scales),
     metricChart('throughput', 'Throughput vs batch size', 'samplesPerSecond', 'samples/s', 'Training samples per second, measured.', layout, data, scales),
     metricChart('loss', 'Final training loss vs batch size', 'finalLoss', 'final loss', 'Mean training loss of the last update (measured): policies that agree here trained alike.', layout, data, scales),
@@ -217,7 +217,7 @@ function line(name: string, field: string, title: string, scales: Scales, option
   return {
     name,
     transform: [{ filter: `isValid(datum.${field})` }],
-    mark: { type: 'line' },
+    mark: { type: 'line', aria: false },
     encoding: {
       x: batchAxis(),
       y: { field, type: 'quantitative', title, scale: { zero: options.isZeroBased } },
@@ -232,7 +232,7 @@ function points(name: string, field: string, scales: Scales): Layer {
   return {
     name,
     transform: [{ filter: `isValid(datum.${field})` }],
-    mark: { type: 'point', filled: true },
+    mark: { type: 'point', filled: true, aria: false },
     encoding: {
       x: batchAxis(),
       y: { field, type: 'quantitative' },
@@ -248,7 +248,7 @@ function oomMarks(scales: Scales): Layer {
   return {
     name: 'oom_marks',
     transform: [{ filter: 'isValid(datum.oomMb)' }],
-    mark: { type: 'point', shape: 'cross', size: 110, filled: true, strokeWidth: 0 },
+    mark: { type: 'point', shape: 'cross', size: 110, filled: true, strokeWidth: 0, aria: false },
     encoding: { x: batchAxis(), y: { field: 'oomMb', type: 'quantitative' }, color: policyColor(scales.policies) },
   };
 }
@@ -280,60 +280,46 @@ function metricChart(id: string, title: string, field: keyof CellDatum, yTitle: 
 }
 
 /** The planning peak of each cell split into the parts the CSV knows at that moment (see `anatomyOf`). */
-function anatomyChart(summary: ReportSummary): ReportChart {
-  const values: Array<{ panel: string; batch: string; batchSize: number; policy: Policy; part: AnatomyPart; order: number; mb: number }> = [];
+function anatomyChart(summary: ReportSummary, layout: FacetLayout): ReportChart {
+  const values: Array<{ panel: string; acc: string; batch: number; policy: Policy; part: AnatomyPart; order: number; mb: number }> = [];
   for (const group of summary.groups) {
-    const panel = `${panelOf(group, summary)} · acc ${group.accumulationSteps}`;
     for (const batch of group.batches) {
       for (const policy of group.policies) {
         const cell = group.cell(policy, batch);
         if (cell?.peak == null) continue;
         for (const [part, bytes] of anatomyOf(cell.row, cell.peak.bytes)) {
-          if (bytes > 0) values.push({ panel, batch: `batch ${batch}`, batchSize: batch, policy, part, order: ANATOMY_PARTS.indexOf(part), mb: bytes / 1e6 });
+          if (bytes > 0) {
+            values.push({ panel: panelOf(group, summary), acc: `acc ${group.accumulationSteps}`, batch, policy, part, order: ANATOMY_PARTS.indexOf(part), mb: bytes / 1e6 });
+          }
         }
       }
     }
   }
   const parts = ANATOMY_PARTS.filter((p) => values.some((v) => v.part === p));
   const policies = POLICIES.filter((p) => values.some((v) => v.policy === p));
-  const batches = [...new Set(values.map((v) => v.batchSize))].sort((a, b) => a - b).map((b) => `batch ${b}`);
-  const panels = [...new Set(values.map((v) => v.panel))];
-  const header = { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12, labelLimit: PANEL_WIDTH };
-  const spec = {
-    data: { values },
-    facet: {
-      row: { field: 'panel', type: 'nominal', title: null, sort: panels, header: { ...header, labelOrient: 'top' } },
-      column: { field: 'batch', type: 'nominal', title: null, sort: batches, header },
+  const batches = [...new Set(values.map((v) => v.batch))].sort((a, b) => a - b);
+  const bars: Layer = {
+    name: 'anatomy_bars',
+    mark: { type: 'bar', strokeWidth: 1.5, aria: false },
+    encoding: {
+      x: { field: 'batch', type: 'ordinal', title: 'batch size', sort: batches, axis: { labelAngle: 0 } },
+      xOffset: { field: 'policy', type: 'nominal', sort: policies, scale: { domain: policies, paddingInner: 0.15 } },
+      y: { field: 'mb', type: 'quantitative', stack: 'zero', title: 'MB at the peak' },
+      color: { field: 'part', type: 'nominal', title: 'part of the peak', scale: { domain: parts, range: parts.map((p) => ANATOMY_COLORS[p]) } },
+      stroke: policyColor(policies),
+      order: { field: 'order', type: 'quantitative' },
     },
-    spec: {
-      width: { step: 26 },
-      height: PANEL_HEIGHT,
-      layer: [
-        {
-          name: 'anatomy_bars',
-          mark: { type: 'bar' },
-          encoding: {
-            x: { field: 'policy', type: 'nominal', title: null, sort: policies, axis: { labelAngle: -40, labelExpr: "replace(replace(datum.label, 'mixed_', ''), 'float', 'f')" } },
-            y: { field: 'mb', type: 'quantitative', stack: 'zero', title: 'MB at the peak' },
-            color: { field: 'part', type: 'nominal', title: 'part of the peak', scale: { domain: parts, range: parts.map((p) => ANATOMY_COLORS[p]) } },
-            order: { field: 'order', type: 'quantitative' },
-          },
-        },
-      ],
-    },
-    resolve: { scale: { y: 'independent' } },
-    config: CONFIG,
   };
   return {
     id: 'anatomy',
     title: 'What the peak is made of',
     caption:
-      'Each bar is one policy (f32 = float32, f16 = mixed_float16, bf16 = mixed_bfloat16) at one batch size; its height is the peak of the first chart. ' +
+      `At each batch size one bar per policy, left to right ${policies.join(', ')}, outlined in the policy's colour; its height is the peak of the first chart. ` +
       'Parameters, optimizer slots and accumulators are fp32 under every policy and live through the whole update, so they are exact at any moment. ' +
-      'On torch rows the weight gradients are measured at the moment of the peak too; on tfjs rows the peak is modeled with TensorFlow\'s lifetimes, ' +
+      "On torch rows the weight gradients are measured at the moment of the peak too; on tfjs rows the peak is modeled with TensorFlow's lifetimes, " +
       'and what the gradients, activations and the rest (input batch, 16-bit weight copies) hold at that moment is one remainder: the CSV records the largest ' +
       'activation total of the update (activations_peak_*), which need not be at the same moment.',
-    spec: spec as unknown as TopLevelSpec,
+    spec: faceted(layout, values, [bars]),
   };
 }
 
@@ -370,7 +356,7 @@ function capacityChart(capacity: CapacityTable): ReportChart | null {
       layer: [
         {
           name: 'capacity_bars',
-          mark: { type: 'bar' },
+          mark: { type: 'bar', aria: false },
           encoding: {
             x: { field: 'policy', type: 'nominal', title: null, sort: policies, axis: { labelAngle: -40 } },
             y: { field: 'value', type: 'quantitative', title: CAPACITY_CHART_COLUMN.replaceAll('_', ' ') },
