@@ -92,11 +92,11 @@ describe('mpx report', () => {
   });
 
   it.each([
-    ['a spec without results', async (cwd: string) => rm(join(cwd, 'results/report-fixture.csv')), [SPEC_PATH], /results\/report-fixture\.csv does not exist: the spec .* has no results yet\n\s+hint: run it first: mpx run /],
-    ['a bad --budget', async () => undefined, ['--budget', 'lots'], /--budget must be a size such as/],
-    ['a source that is nothing', async () => undefined, ['no-such-thing'], /no-such-thing is neither a file, a directory nor a git ref/],
-    ['a glob that matches nothing', async () => undefined, ['experiments/*.yaml'], /the pattern experiments\/\*\.yaml matches no file/],
-    ['a spec with an error', async (cwd: string) => writeFile(join(cwd, 'bad.yaml'), 'name: x\nseeds: 1\n'), ['bad.yaml'], /bad\.yaml:\d+:\d+: /],
+    ['a spec without results', (cwd: string) => rm(join(cwd, 'results/report-fixture.csv')), [SPEC_PATH], /results\/report-fixture\.csv does not exist: the spec .* has no results yet\n\s+hint: run it first: mpx run /],
+    ['a bad --budget', () => Promise.resolve(), ['--budget', 'lots'], /--budget must be a size such as/],
+    ['a source that is nothing', () => Promise.resolve(), ['no-such-thing'], /no-such-thing is neither a file, a directory nor a git ref/],
+    ['a glob that matches nothing', () => Promise.resolve(), ['experiments/*.yaml'], /the pattern experiments\/\*\.yaml matches no file/],
+    ['a spec with an error', (cwd: string) => writeFile(join(cwd, 'bad.yaml'), 'name: x\nseeds: 1\n'), ['bad.yaml'], /bad\.yaml:\d+:\d+: /],
   ])('%s: exit 2, a message without a stack, nothing written', async (_label, prepare, args, message) => {
     const cwd = await project();
     await prepare(cwd);

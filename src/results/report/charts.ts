@@ -32,13 +32,14 @@ export const ANATOMY_PARTS = [
   'gradients, activations & other',
 ] as const;
 export type AnatomyPart = (typeof ANATOMY_PARTS)[number];
+/** Greys for the state every policy keeps in fp32, colours for what the policy changes; none is a policy's colour. */
 const ANATOMY_COLORS: Readonly<Record<AnatomyPart, string>> = {
-  parameters: '#1e3a8a',
-  'weight gradients': '#7c3aed',
-  'optimizer slots': '#0891b2',
-  accumulators: '#65a30d',
-  'activations & other': '#f59e0b',
-  'gradients, activations & other': '#fb7185',
+  parameters: '#334155',
+  'weight gradients': '#8b5cf6',
+  'optimizer slots': '#64748b',
+  accumulators: '#cbd5e1',
+  'activations & other': '#f472b6',
+  'gradients, activations & other': '#f9a8d4',
 };
 
 const PANEL_WIDTH = 230;
@@ -85,7 +86,8 @@ export function buildCharts(summary: ReportSummary, options: { budgetBytes: numb
       caption:
         `One line per precision policy; batch size on a log2 axis. Figures are ${kindWords}: ` +
         `${summary.sources.map((s) => `${s.column.name} is ${s.kind}, ${s.explanation}`).join('; ')}. ` +
-        `A cross marks a cell that ran out of memory, at the bytes it had reached when it stopped.` +
+        `A cross marks a cell that ran out of memory, at the bytes it had reached when it stopped. ` +
+        `Policies with equal peaks draw on top of one another: each line is narrower than the one before, so the ones below show at its edges.` +
         (drawBudget
           ? ` The red dashed rule is the memory budget (${formatBytes(options.budgetBytes!)}), drawn where it is at most ${BUDGET_DRAW_FACTOR}× the panel's largest peak.`
           : options.budgetBytes !== null
@@ -101,7 +103,9 @@ export function buildCharts(summary: ReportSummary, options: { budgetBytes: numb
     {
       id: 'ratio',
       title: 'Peak of each mixed policy ÷ float32',
-      caption: 'Below 1 the mixed policy needs less memory than float32 at that batch size, above 1 it needs more; the grey rule is float32 itself.',
+      caption:
+        'Below 1 the mixed policy needs less memory than float32 at that batch size, above 1 it needs more; the grey rule is float32 itself. ' +
+        'mixed_float16 and mixed_bfloat16 usually have the same peak (loss scaling costs a few scalars): the narrower line lies on the wider one.',
       spec: faceted(layout, data.filter((d) => d.policy !== 'float32'), [
         line('ratio_lines', 'ratio', 'peak ÷ float32 peak', mixedScales, { isZeroBased: false }),
         points('ratio_points', 'ratio', mixedScales),
@@ -305,7 +309,7 @@ function anatomyChart(summary: ReportSummary, layout: FacetLayout): ReportChart 
       x: { field: 'batch', type: 'ordinal', title: 'batch size', sort: batches, axis: { labelAngle: 0 } },
       xOffset: { field: 'policy', type: 'nominal', sort: policies, scale: { domain: policies, paddingInner: 0.15 } },
       y: { field: 'mb', type: 'quantitative', stack: 'zero', title: 'MB at the peak' },
-      color: { field: 'part', type: 'nominal', title: 'part of the peak', scale: { domain: parts, range: parts.map((p) => ANATOMY_COLORS[p]) } },
+      color: { field: 'part', type: 'nominal', title: 'part of the peak', scale: { domain: parts, range: parts.map((p) => ANATOMY_COLORS[p]) }, legend: { labelLimit: 260 } },
       stroke: policyColor(policies),
       order: { field: 'order', type: 'quantitative' },
     },

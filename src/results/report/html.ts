@@ -25,6 +25,7 @@ export const htmlReport: ReportRenderer = { extension: 'html', render: (input) =
 const STYLE = `
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #111827; margin: 0; background: #fff; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 60px; }
+section.chart { padding-bottom: 8px; }
 h1 { font-size: 26px; margin: 0 0 8px; }
 h2 { font-size: 19px; margin: 36px 0 8px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
 .description { font-size: 16px; color: #374151; border-left: 4px solid #93c5fd; padding: 2px 12px; margin: 12px 0; }
@@ -149,11 +150,13 @@ function htmlCell(cell: ReportCell | undefined): string {
 
 function chartSection(chart: ReportChart, svg: string): string[] {
   return [
-    `<h2 id="chart-${chart.id}">${escapeHtml(chart.title)}</h2>`,
+    `<section class="chart" id="chart-${chart.id}">`,
+    `<h2>${escapeHtml(chart.title)}</h2>`,
     `<p class="caption">${escapeHtml(chart.caption)}</p>`,
     `<figure class="figure" data-chart="${chart.id}">`,
     svg,
     '</figure>',
+    '</section>',
   ];
 }
 
@@ -193,7 +196,7 @@ async function renderCharts(charts: readonly ReportChart[], warnings: string[]):
   const svgs: string[] = [];
   for (const chart of charts) {
     const logger = chartLogger(chart.id, warnings);
-    svgs.push(compactSvg(renameSvgIds(await renderSvg(vega, vl, chart.spec, logger), `${chart.id}-`)));
+    svgs.push(compactSvg(await renderSvg(vega, vl, chart.spec, logger), `${chart.id}-`));
   }
   return svgs;
 }
@@ -233,36 +236,41 @@ function chartLogger(chartId: string, warnings: string[]): LoggerInterface {
 }
 
 /**
- * Vega numbers SVG ids (clip paths, gradients) with counters global to the process, so the same chart would get other
- * ids after another report, and two charts in one page could collide. Each chart's ids are renamed in order of
- * appearance under its own prefix: the page is the same bytes however many reports one `mpx report` makes.
+ * Vega's SVG made page-ready in one pass over its attribute values:
+ * - ids renamed: Vega numbers clip paths and gradients with counters global to the process, so the same chart would
+ *   get other ids after another report, and two charts of a page could collide. Each chart's ids (and the `url(#…)`
+ *   and `href="#…"` that refer to them) become `<prefix><n>` in order of first appearance: a page is the same bytes
+ *   however many reports one `mpx report` makes;
+ * - coordinates rounded to hundredths of a pixel (Vega writes `translate(38.33333333333333,15)`, a third of the bytes);
+ * - group backgrounds that draw nothing (hidden, or zero-size) dropped.
+ * Text content is never touched.
  */
-export function renameSvgIds(svg: string, prefix: string): string {
+export function compactSvg(svg: string, prefix: string): string {
   const ids = new Map<string, string>();
-  for (const match of svg.matchAll(/\sid="([^"]+)"/g)) if (!ids.has(match[1]!)) ids.set(match[1]!, `${prefix}${ids.size + 1}`);
-  if (ids.size === 0) return svg;
-  return svg
-    .replace(/(\sid=")([^"]+)(")/g, (_all, open: string, id: string, close: string) => `${open}${ids.get(id) ?? id}${close}`)
-    .replace(/url\(#([^)]+)\)/g, (all, id: string) => (ids.has(id) ? `url(#${ids.get(id)})` : all))
-    .replace(/(href=")#([^"]+)(")/g, (all, open: string, id: string, close: string) => (ids.has(id) ? `${open}#${ids.get(id)}${close}` : all));
+  const idOf = (id: string): string => {
+    let renamed = ids.get(id);
+    if (renamed === undefined) {
+      renamed = `${prefix}${ids.size + 1}`;
+      ids.set(id, renamed);
+    }
+    return renamed;
+  };
+  const attribute = (_all: string, name: string, value: string): string => {
+    if (name === 'id') return ` id="${idOf(value)}"`;
+    if ((name === 'href' || name === 'xlink:href') && value.startsWith('#')) return ` ${name}="#${idOf(value.slice(1))}"`;
+    const renamed = value.includes('url(#') ? value.replace(/url\(#([^)]+)\)/g, (_u, id: string) => `url(#${idOf(id)})`) : value;
+    return ` ${name}="${renamed.replace(LONG_DECIMAL, roundDecimal)}"`;
+  };
+  // Tags only: text content holds no `<` (Vega escapes it), so it is never matched.
+  return svg.replace(EMPTY_PATH, '').replace(TAG, (tag) => tag.replace(ATTRIBUTE, attribute));
 }
 
-/** Vega's SVG, less what draws nothing (hidden and zero-size group backgrounds) and with coordinates rounded. */
-export function compactSvg(svg: string): string {
-  const empty = /<path class="(?:background|foreground)" aria-hidden="true" d="(?:|M0,0h0v0h0Z)"(?: pointer-events="none")?(?: display="none")?\/>/g;
-  return roundSvgNumbers(svg.replace(empty, ''));
-}
+const EMPTY_PATH = /<path class="(?:background|foreground)" aria-hidden="true" d="(?:|M0,0h0v0h0Z)"(?: pointer-events="none")?(?: display="none")?\/>/g;
+const TAG = /<[^>]+>/g;
+const ATTRIBUTE = / ([\w:-]+)="([^"]*)"/g;
+const LONG_DECIMAL = /-?\d+\.\d{3,}/g;
 
-/**
- * Vega writes coordinates at full double precision (`translate(38.33333333333333,15)`); a hundredth of a pixel is
- * invisible and the digits were a third of the page. Only attribute values are touched, never text.
- */
-export function roundSvgNumbers(svg: string): string {
-  return svg.replace(/(=")([^"]*)(")/g, (_all, open: string, value: string, close: string) => {
-    const rounded = value.replace(/-?\d+\.\d{3,}/g, (n) => {
-      const text = Number(n).toFixed(2).replace(/\.?0+$/, '');
-      return text === '-0' ? '0' : text;
-    });
-    return `${open}${rounded}${close}`;
-  });
+function roundDecimal(text: string): string {
+  const rounded = Number(text).toFixed(2).replace(/\.?0+$/, '');
+  return rounded === '-0' ? '0' : rounded;
 }

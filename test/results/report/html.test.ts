@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compactSvg, renameSvgIds, renderHtmlReport } from '../../../src/results/report/html.js';
+import { compactSvg, renderHtmlReport } from '../../../src/results/report/html.js';
 import { fixtureInput } from './fixture.js';
 import { HOSTILE_DESCRIPTION, hostileInput } from './hostile.js';
 
@@ -59,13 +59,13 @@ describe('renderHtmlReport with hostile strings', () => {
 });
 
 describe('SVG post-processing', () => {
-  it('renames ids and their references under a prefix, in order of appearance', () => {
-    const svg = '<svg><clipPath id="clip7"><rect/></clipPath><g clip-path="url(#clip7)"/><use href="#clip7"/><g id="x"/></svg>';
-    expect(renameSvgIds(svg, 'peak-')).toBe('<svg><clipPath id="peak-1"><rect/></clipPath><g clip-path="url(#peak-1)"/><use href="#peak-1"/><g id="peak-2"/></svg>');
+  it('renames ids and their references under a prefix, in order of first appearance', () => {
+    const svg = '<svg><g clip-path="url(#clip7)"/><clipPath id="clip7"><rect/></clipPath><use href="#clip7"/><g id="x"/><text>id="clip7"</text></svg>';
+    expect(compactSvg(svg, 'peak-')).toBe('<svg><g clip-path="url(#peak-1)"/><clipPath id="peak-1"><rect/></clipPath><use href="#peak-1"/><g id="peak-2"/><text>id="clip7"</text></svg>');
   });
 
   it('rounds coordinates in attributes, never text, and drops paths that draw nothing', () => {
-    const svg = '<g transform="translate(38.33333333333333,-0.0001)"><path class="background" aria-hidden="true" d="M0,0h0v0h0Z"/><text>1.23456</text></g>';
-    expect(compactSvg(svg)).toBe('<g transform="translate(38.33,0)"><text>1.23456</text></g>');
+    const svg = '<g transform="translate(38.33333333333333,-0.0001)"><path class="background" aria-hidden="true" d="M0,0h0v0h0Z"/><text x="1.23456">1.23456</text></g>';
+    expect(compactSvg(svg, 'c-')).toBe('<g transform="translate(38.33,0)"><text x="1.23">1.23456</text></g>');
   });
 });
