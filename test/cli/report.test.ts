@@ -91,8 +91,28 @@ describe('mpx report', () => {
     expect(md).toContain('| cnn | 1 | wasm (modeled) | float32 | 5.956 MB |');
   });
 
+  it('a capacity CSV alone (a spec that only searches capacity): its table, chart and terminal lines', async () => {
+    const cwd = await project();
+    await rm(join(cwd, 'results/report-fixture.csv'));
+    const r = await mpx([], cwd);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')).toEqual([
+      'report-fixture: largest batch that fits (modeled peak_tf_modeled_bytes, budget 150.0 MB)',
+      '  wide-mlp float32 acc=1 wasm: at least 4096, recommended 4096',
+      '  wide-mlp mixed_bfloat16 acc=1 wasm: at least 4096 (1.00× float32), recommended 4096',
+      '  cnn float32 acc=1 wasm: 481, recommended 456',
+      '  cnn mixed_bfloat16 acc=1 wasm: 963 (2.00× float32), recommended 914',
+    ]);
+    const md = await readFile(join(cwd, 'results/report-fixture.md'), 'utf8');
+    expect(md).toContain('## Capacity: the largest batch that fits the budget');
+    expect(md).not.toContain('## Peak memory by batch size');
+    expect(md).not.toContain('No results yet');
+    const html = await readFile(join(cwd, 'results/report-fixture.html'), 'utf8');
+    expect([...html.matchAll(/data-chart="(\w+)"/g)].map((m) => m[1])).toEqual(['capacity']);
+  });
+
   it.each([
-    ['a spec without results', (cwd: string) => rm(join(cwd, 'results/report-fixture.csv')), [SPEC_PATH], /results\/report-fixture\.csv does not exist: the spec .* has no results yet\n\s+hint: run it first: mpx run /],
+    ['a spec without results', (cwd: string) => Promise.all(['csv', 'capacity.csv'].map((e) => rm(join(cwd, `results/report-fixture.${e}`)))), [SPEC_PATH], /results\/report-fixture\.csv does not exist: the spec .* has no results yet\n\s+hint: run it first: mpx run /],
     ['a bad --budget', () => Promise.resolve(), ['--budget', 'lots'], /--budget must be a size such as/],
     ['a source that is nothing', () => Promise.resolve(), ['no-such-thing'], /no-such-thing is neither a file, a directory nor a git ref/],
     ['a glob that matches nothing', () => Promise.resolve(), ['experiments/*.yaml'], /the pattern experiments\/\*\.yaml matches no file/],

@@ -1,85 +1,71 @@
 /**
- * The capacity result of a spec (`results/<name>.capacity.csv`: the largest batch that fits a memory budget, per
- * model × policy), as the reports show it. Data-driven on purpose: the table shows the columns of
- * `CAPACITY_REPORT_COLUMNS` that the file has, in that order (all of its columns when it has none of them), so the
- * capacity CSV can gain or rename columns without touching the renderers. Pure.
+ * A spec's capacity result (`results/<name>.capacity.csv`, read by `results/capacity.ts`: the largest batch that fits
+ * a budget, per model × policy × accumulation × engine) as the reports show it. The table shows the columns of
+ * `CAPACITY_REPORT_COLUMNS` the file has, formatted by their own definitions (bytes in decimal units). Pure.
  */
-import { parse } from 'csv-parse/sync';
-import { MpxError } from '../../errors.js';
+import { formatCapacityLabel, type CapacityRow } from '../capacity.js';
 import { formatBytes } from '../peak.js';
+import type { ResultTable } from '../table.js';
 
-export interface CapacityTable {
-  /** For people: `results/a.capacity.csv`. */
-  source: string;
-  header: string[];
-  /** One record per row, by column name. */
-  records: Array<Record<string, string>>;
-}
+export type CapacityTable = ResultTable<CapacityRow>;
 
-/** The columns a report shows, in this order, when the capacity CSV has them. */
+/** The columns a report shows, in this order (the CSV has them all). */
 export const CAPACITY_REPORT_COLUMNS: readonly string[] = [
   'model',
   'policy',
   'accumulation_steps',
   'requested_backend',
-  'backend',
-  'budget',
-  'budget_bytes',
-  'metric',
-  'max_batch_size',
-  'recommended_batch_size',
-  'max_batch_ratio_to_float32',
-  'peak_at_max_bytes',
-  'peak_at_next_bytes',
-  'fixed_bytes',
-  'per_sample_bytes',
-  'samples_per_s',
-  'probes',
   'status',
+  'max_batch_size',
+  'batch_ratio_to_float32',
+  'recommended_batch_size',
+  'budget_bytes',
+  'metric_kind',
+  'peak_at_max_bytes',
+  'fixed_bytes',
+  'bytes_per_sample',
+  'probes',
+  'samples_per_s',
   'reason',
 ];
 
-/** The value the capacity chart plots per model × policy, when the file has it. */
-export const CAPACITY_CHART_COLUMN = 'max_batch_size';
-
-/** `results/a.csv` → `results/a.capacity.csv`: where a spec's capacity result sits beside its results. */
-export function capacityPath(resultsCsvPath: string): string {
-  return resultsCsvPath.replace(/\.csv$/, '.capacity.csv');
-}
-
-/** Whether a file name is a capacity CSV rather than a results CSV. */
-export function isCapacityCsv(name: string): boolean {
-  return name.endsWith('.capacity.csv');
-}
-
-export function parseCapacityCsv(text: string, source: string): CapacityTable {
-  let records: string[][];
-  try {
-    records = parse(text, { relax_column_count: false, skip_empty_lines: true, bom: true });
-  } catch (error) {
-    throw new MpxError('RESULTS_IO', `${source} is not a valid CSV: ${error instanceof Error ? error.message : String(error)}`, {
-      hint: 'restore it from git, or re-run mpx run to write it again',
-      cause: error,
-    });
-  }
-  const [header = [], ...body] = records;
-  return { source, header, records: body.map((values) => Object.fromEntries(header.map((name, i) => [name, values[i] ?? '']))) };
-}
-
 export interface CapacityView {
   columns: string[];
-  /** Cells as shown: byte columns in decimal units, everything else as written. */
+  /** Cells as shown: byte columns in decimal units, everything else as the CSV writes it. */
   rows: string[][];
 }
 
 export function capacityView(table: CapacityTable): CapacityView {
-  const known = CAPACITY_REPORT_COLUMNS.filter((c) => table.header.includes(c));
-  const columns = known.length > 0 ? known : table.header;
-  return { columns, rows: table.records.map((record) => columns.map((c) => formatCapacityCell(c, record[c] ?? ''))) };
+  const columns = CAPACITY_REPORT_COLUMNS.map((name) => table.columns.find((c) => c.name === name)).filter((c) => c !== undefined);
+  return {
+    columns: columns.map((c) => c.name),
+    rows: table.rows.map((row) =>
+      columns.map((c) => {
+        const value = c.value(row);
+        return c.unit === 'bytes' && typeof value === 'number' ? formatBytes(value) : c.format(row);
+      }),
+    ),
+  };
 }
 
-function formatCapacityCell(column: string, text: string): string {
-  const isBytes = column.endsWith('_bytes') || column === 'budget';
-  const value = Number(text);
-  return isBytes && text.trim() !== '' && Number.isFinite(value) ? formatBytes(value) : text;
+/**
+ * One line per search: `cnn mixed_bfloat16 acc=1 wasm: 963 (2.00× float32), recommended 914`, or its status and
+ * reason. The figures are of the kind the search compared (`metric_kind`).
+ */
+export function capacitySentences(table: CapacityTable): string[] {
+  return table.rows.map((row) => {
+    const label = formatCapacityLabel(row);
+    if (row.maxBatchSize === null) return `${label}: ${row.status}${row.reason ? ` (${row.reason})` : ''}`;
+    const atLeast = row.isRangeLimited ? 'at least ' : '';
+    const ratio = row.policy !== 'float32' && row.batchRatioToFloat32 !== null ? ` (${row.batchRatioToFloat32.toFixed(2)}× float32)` : '';
+    const recommended = row.recommendedBatchSize !== null ? `, recommended ${row.recommendedBatchSize}` : '';
+    return `${label}: ${atLeast}${row.maxBatchSize}${ratio}${recommended}`;
+  });
+}
+
+/** What the searches compared with their budget, for a caption: `modeled peak_tf_modeled_bytes, budget 150.0 MB`. */
+export function capacityBasis(table: CapacityTable): string {
+  const metrics = [...new Set(table.rows.map((r) => `${r.metricKind ?? 'unknown'} ${r.metric}`))];
+  const budgets = [...new Set(table.rows.map((r) => formatBytes(r.budgetBytes)))];
+  return `${metrics.join(' / ')}, budget ${budgets.join(' / ')}`;
 }

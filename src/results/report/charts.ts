@@ -9,7 +9,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRow } from '../aggregate.js';
 import { POLICIES, type Policy } from '../../spec/types.js';
 import { formatBytes, isTorchRow, type PeakKind } from '../peak.js';
-import { CAPACITY_CHART_COLUMN, type CapacityTable } from './capacity.js';
+import { capacityBasis, type CapacityTable } from './capacity.js';
 import { BUDGET_COLOR, BUDGET_DRAW_FACTOR, POLICY_COLORS } from './mermaid.js';
 import type { PeakGroup, ReportSummary } from './summary.js';
 
@@ -70,7 +70,8 @@ interface CellDatum {
 
 export function buildCharts(summary: ReportSummary, options: { budgetBytes: number | null; capacity: CapacityTable | null }): ReportChart[] {
   const data = summary.groups.flatMap((g) => cellData(g, summary, options.budgetBytes));
-  if (data.length === 0) return [];
+  const capacity = options.capacity === null ? null : capacityChart(options.capacity);
+  if (data.length === 0) return capacity === null ? [] : [capacity];
   const layout = facetLayout(summary);
   const policies = POLICIES.filter((p) => data.some((d) => d.policy === p));
   const kinds = (['measured', 'modeled'] as const).filter((k) => data.some((d) => d.kind === k));
@@ -119,7 +120,6 @@ export function buildCharts(summary: ReportSummary, options: { budgetBytes: numb
     metricChart('loss', 'Final training loss vs batch size', 'finalLoss', 'final loss', 'Mean training loss of the last update (measured): policies that agree here trained alike.', layout, data, scales),
     metricChart('accuracy', 'Accuracy on the held-out split vs batch size', 'evalAccuracy', 'accuracy', 'Fraction of held-out samples classified correctly after training (measured).', layout, data, scales),
   ];
-  const capacity = options.capacity === null ? null : capacityChart(options.capacity);
   return [...charts, ...(capacity === null ? [] : [capacity])].filter((c) => hasData(c.spec));
 }
 
@@ -343,19 +343,20 @@ export function anatomyOf(row: ResultRow, peakBytes: number): Array<[AnatomyPart
   return parts.sort(([a], [b]) => ANATOMY_PARTS.indexOf(a) - ANATOMY_PARTS.indexOf(b));
 }
 
-/** Largest batch per model × policy from the capacity CSV, when it has the columns. */
+/** The largest batch that fits per model and policy (a column per model, a row per accumulation setting). */
 function capacityChart(capacity: CapacityTable): ReportChart | null {
-  if (!['model', 'policy', CAPACITY_CHART_COLUMN].every((c) => capacity.header.includes(c))) return null;
-  const values = capacity.records
-    .map((r) => ({ model: r.model!, policy: r.policy!, acc: r.accumulation_steps ? `acc ${r.accumulation_steps}` : '', value: Number(r[CAPACITY_CHART_COLUMN]) }))
-    .filter((v) => (POLICIES as readonly string[]).includes(v.policy) && Number.isFinite(v.value) && v.value >= 0);
+  const values = capacity.rows
+    .filter((r) => r.maxBatchSize !== null)
+    .map((r) => ({ panel: r.requestedBackend === 'auto' ? r.model : `${r.model} · ${r.requestedBackend}`, acc: `acc ${r.accumulationSteps}`, policy: r.policy, maxBatchSize: r.maxBatchSize }));
+  if (values.length === 0) return null;
   const policies = POLICIES.filter((p) => values.some((v) => v.policy === p));
-  const hasAcc = new Set(values.map((v) => v.acc)).size > 1;
+  const accs = [...new Set(capacity.rows.map((r) => r.accumulationSteps))].sort((a, b) => a - b).map((a) => `acc ${a}`);
+  const header = { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12, labelLimit: PANEL_WIDTH };
   const spec = {
     data: { values },
-    facet: { column: { field: 'model', type: 'nominal', title: null }, ...(hasAcc ? { row: { field: 'acc', type: 'nominal', title: null } } : {}) },
+    facet: { column: { field: 'panel', type: 'nominal', title: null, header }, ...(accs.length > 1 ? { row: { field: 'acc', type: 'nominal', title: null, sort: accs, header } } : {}) },
     spec: {
-      width: { step: 26 },
+      width: { step: 30 },
       height: PANEL_HEIGHT,
       layer: [
         {
@@ -363,7 +364,7 @@ function capacityChart(capacity: CapacityTable): ReportChart | null {
           mark: { type: 'bar', aria: false },
           encoding: {
             x: { field: 'policy', type: 'nominal', title: null, sort: policies, axis: { labelAngle: -40 } },
-            y: { field: 'value', type: 'quantitative', title: CAPACITY_CHART_COLUMN.replaceAll('_', ' ') },
+            y: { field: 'maxBatchSize', type: 'quantitative', title: 'largest batch that fits' },
             color: policyColor(policies),
           },
         },
@@ -371,7 +372,12 @@ function capacityChart(capacity: CapacityTable): ReportChart | null {
     },
     config: CONFIG,
   };
-  return { id: 'capacity', title: 'Largest batch that fits the budget', caption: `From ${capacity.source}: ${CAPACITY_CHART_COLUMN} per model and policy.`, spec: spec as unknown as TopLevelSpec };
+  return {
+    id: 'capacity',
+    title: 'Largest batch that fits the budget',
+    caption: `From ${capacity.source} (${capacityBasis(capacity)}): max_batch_size per model and policy; a search whose whole range fits shows its upper bound (is_range_limited).`,
+    spec: spec as unknown as TopLevelSpec,
+  };
 }
 
 function finite(value: number | null): number | null {

@@ -7,7 +7,10 @@ import type { ResultTable } from '../table.js';
 import type { CapacityTable } from './capacity.js';
 
 export interface ReportInput {
-  /** The results: rows, metadata (`meta.json`; null when absent), where they were read. */
+  /**
+   * The run matrix's results: rows, metadata (`meta.json`; null when absent), where they were read. A spec that only
+   * searches capacity has an empty table here (its name, source and metadata those of the capacity CSV).
+   */
   table: ResultTable;
   /** The spec's `description`; null when the spec was not found. */
   description: string | null;
@@ -15,7 +18,7 @@ export interface ReportInput {
   specFile: string | null;
   /** The budget drawn on the charts (the spec's memoryLimit or `--budget`); null for none. */
   budgetBytes: number | null;
-  /** `<name>.capacity.csv`; null when the spec has none. */
+  /** `<name>.capacity.csv`, the spec's capacity searches; null when it has none. */
   capacity: CapacityTable | null;
 }
 

@@ -6,10 +6,11 @@
  */
 import type { Policy } from '../../spec/types.js';
 import { formatBytes } from '../peak.js';
-import { capacityView } from './capacity.js';
+import { formatCapacityLabel } from '../capacity.js';
+import { capacityBasis, capacitySentences, capacityView } from './capacity.js';
 import { escapeMarkdown, markdownCode } from './escape.js';
 import type { ReportInput, ReportRenderer } from './index.js';
-import { BUDGET_DRAW_FACTOR, BUDGET_SQUARE, mermaidPeakChart, POLICY_SQUARES } from './mermaid.js';
+import { BUDGET_DRAW_FACTOR, BUDGET_SQUARE, mermaidCapacityChart, mermaidPeakChart, POLICY_SQUARES } from './mermaid.js';
 import { provenanceEntries } from './provenance.js';
 import { formatVerdict, groupLabel, type ReportCell, type ReportSummary, rowLabel, summarizeResults } from './summary.js';
 
@@ -36,11 +37,12 @@ export function renderMarkdownReport(input: ReportInput): string {
       'memory anatomy, step time, throughput, loss and accuracy.</sub>',
     '',
   );
-  if (summary.rowCount === 0) {
+  if (summary.rowCount === 0 && input.capacity === null) {
     out.push('No results yet: run `mpx run` on the spec first.', '');
     return `${out.join('\n')}\n`;
   }
-  out.push(...answerSection(summary), ...peakTable(summary), ...chartsSection(summary, input.budgetBytes), ...notOkSection(summary));
+  if (summary.rowCount > 0) out.push(...answerSection(summary), ...peakTable(summary));
+  out.push(...chartsSection(summary, input), ...(summary.rowCount > 0 ? notOkSection(summary) : []));
   if (input.capacity !== null) out.push(...capacitySection(input));
   out.push('## Provenance', '', '| | |', '| --- | --- |');
   for (const [label, value] of provenanceEntries(input)) out.push(`| ${label} | ${escapeMarkdown(value)} |`);
@@ -107,7 +109,20 @@ function markdownCell(cell: ReportCell | undefined): string {
   return cell.row.policy === 'float32' || cell.ratio === null ? bytes : `${bytes} (${cell.ratio.toFixed(2)}×)`;
 }
 
-function chartsSection(summary: ReportSummary, budgetBytes: number | null): string[] {
+function chartsSection(summary: ReportSummary, input: ReportInput): string[] {
+  const out = [CHARTS_START];
+  if (summary.rowCount > 0) out.push(...peakCharts(summary, input.budgetBytes));
+  const capacity = input.capacity === null ? null : mermaidCapacityChart(input.capacity.rows);
+  if (capacity !== null) {
+    out.push(`### ${escapeMarkdown(summary.name)}: largest batch that fits the budget`, '', capacity, '');
+    const atLeast = input.capacity!.rows.filter((r) => r.isRangeLimited === true).map((r) => escapeMarkdown(formatCapacityLabel(r)));
+    if (atLeast.length > 0) out.push(`<sub>The whole searched range fits for ${atLeast.join(', ')}: their bars are lower bounds.</sub>`, '');
+  }
+  out.push(CHARTS_END, '');
+  return out;
+}
+
+function peakCharts(summary: ReportSummary, budgetBytes: number | null): string[] {
   const withEngine = summary.hasSeveralEngines;
   const charts = summary.groups.map((group) => ({ group, chart: mermaidPeakChart(group, { withEngine, budgetBytes }) }));
   const drawn = charts.filter((c) => c.chart.block !== null);
@@ -115,9 +130,9 @@ function chartsSection(summary: ReportSummary, budgetBytes: number | null): stri
   const policies = [...new Set(shown.flatMap((c) => c.chart.policies))];
   const legend = policies.map((p) => `${POLICY_SQUARES[p]} ${p}`);
   if (shown.some((c) => c.chart.hasBudgetLine) && budgetBytes !== null) legend.push(`${BUDGET_SQUARE} budget (${formatBytes(budgetBytes)})`);
-  const out = [CHARTS_START, `### ${escapeMarkdown(summary.name)}: peak memory vs batch size`, ''];
+  const out = [`### ${escapeMarkdown(summary.name)}: peak memory vs batch size`, ''];
   if (shown.length === 0) {
-    out.push('No chart: no model has peaks at two batch sizes under every policy it ran (see the table).', '', CHARTS_END, '');
+    out.push('No chart: no model has peaks at two batch sizes under every policy it ran (see the table).', '');
     return out;
   }
   out.push(`Lines: ${legend.join(' · ')}. Peaks in MB (${sourcesLine(summary)}).`, '');
@@ -135,7 +150,6 @@ function chartsSection(summary: ReportSummary, budgetBytes: number | null): stri
   const skipped = charts.filter((c) => c.chart.block === null).map((c) => escapeMarkdown(groupLabel(c.group, withEngine)));
   if (skipped.length > 0) out.push(`<sub>No chart for ${skipped.join(', ')}: fewer than two batch sizes with a peak under every policy (see the table).</sub>`, '');
   if (drawn.length > shown.length) out.push(`<sub>${drawn.length - shown.length} more charts in the HTML report.</sub>`, '');
-  out.push(CHARTS_END, '');
   return out;
 }
 
@@ -152,10 +166,13 @@ function notOkSection(summary: ReportSummary): string[] {
 }
 
 function capacitySection(input: ReportInput): string[] {
-  const view = capacityView(input.capacity!);
-  const out = ['## Capacity: the largest batch that fits the budget', '', `From ${markdownCode(input.capacity!.source)}.`, ''];
-  if (view.rows.length === 0) return [...out, 'No capacity results yet.', ''];
-  out.push(`| ${view.columns.map(escapeMarkdown).join(' | ')} |`, `| ${view.columns.map(() => '---').join(' | ')} |`);
+  const capacity = input.capacity!;
+  const view = capacityView(capacity);
+  const out = ['## Capacity: the largest batch that fits the budget', ''];
+  if (view.rows.length === 0) return [...out, `No capacity results yet in ${markdownCode(capacity.source)}.`, ''];
+  out.push(`From ${markdownCode(capacity.source)} (${escapeMarkdown(capacityBasis(capacity))}):`, '');
+  for (const sentence of capacitySentences(capacity)) out.push(`- ${escapeMarkdown(sentence)}`);
+  out.push('', `| ${view.columns.map(escapeMarkdown).join(' | ')} |`, `| ${view.columns.map(() => '---').join(' | ')} |`);
   for (const row of view.rows) out.push(`| ${row.map(escapeMarkdown).join(' | ')} |`);
   out.push('');
   return out;

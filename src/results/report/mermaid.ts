@@ -6,6 +6,7 @@
  * results file passed through `mermaidText`. Pure.
  */
 import type { Policy } from '../../spec/types.js';
+import type { CapacityRow } from '../capacity.js';
 import { formatBytes } from '../peak.js';
 import { mermaidText } from './escape.js';
 import { groupLabel, type PeakGroup } from './summary.js';
@@ -73,3 +74,29 @@ export function mermaidPeakChart(group: PeakGroup, options: { withEngine: boolea
 function megabytes(bytes: number): string {
   return String(Math.round(bytes / 1e3) / 1e3);
 }
+
+/**
+ * The largest batch that fits, one bar per search (`cnn f32`, `cnn bf16`, ...), as a Mermaid bar chart; null when no
+ * search found one. Bars of one series share a colour in Mermaid, so the categories name model, policy and, when
+ * they vary, accumulation and engine.
+ */
+export function mermaidCapacityChart(rows: readonly CapacityRow[]): string | null {
+  const found = rows.filter((r) => r.maxBatchSize !== null);
+  if (found.length === 0) return null;
+  const varies = (key: (r: CapacityRow) => unknown) => new Set(rows.map(key)).size > 1;
+  const [hasAcc, hasEngine] = [varies((r) => r.accumulationSteps), varies((r) => r.requestedBackend)];
+  const label = (r: CapacityRow) =>
+    mermaidText(`${r.model} ${SHORT_POLICY[r.policy]}${hasAcc ? ` acc=${r.accumulationSteps}` : ''}${hasEngine ? ` ${r.requestedBackend}` : ''}`, 30);
+  return [
+    '```mermaid',
+    `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${POLICY_COLORS.mixed_bfloat16}"}}}}%%`,
+    'xychart-beta',
+    `  title "${mermaidText(`largest batch under ${[...new Set(rows.map((r) => formatBytes(r.budgetBytes)))].join(' / ')} (${[...new Set(rows.map((r) => r.metricKind ?? 'unknown'))].join(' / ')} peak)`)}"`,
+    `  x-axis [${found.map((r) => `"${label(r)}"`).join(', ')}]`,
+    '  y-axis "batch size"',
+    `  bar [${found.map((r) => r.maxBatchSize).join(', ')}]`,
+    '```',
+  ].join('\n');
+}
+
+const SHORT_POLICY: Readonly<Record<Policy, string>> = { float32: 'f32', mixed_float16: 'f16', mixed_bfloat16: 'bf16' };

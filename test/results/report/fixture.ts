@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ResultRow } from '../../../src/results/aggregate.js';
 import { parseRunMetadata } from '../../../src/results/metadata.js';
-import { parseCapacityCsv } from '../../../src/results/report/capacity.js';
+import { parseCapacityCsv } from '../../../src/results/capacity.js';
 import type { ReportInput } from '../../../src/results/report/index.js';
 import { blankRow, parseResultsCsv } from '../../../src/results/table.js';
 
@@ -21,7 +21,7 @@ export function fixtureInput(overrides: Partial<ReportInput> = {}): ReportInput 
     description: 'Report fixture: the seed-claims MLP and CNN on wasm and torch, batch 8..512, three policies, a 150 MB budget.',
     specFile: 'test/fixtures/results/report/report-fixture.yaml',
     budgetBytes: BUDGET_BYTES,
-    capacity: parseCapacityCsv(fixtureText('report-fixture.capacity.csv'), 'test/fixtures/results/report/report-fixture.capacity.csv'),
+    capacity: parseCapacityCsv(fixtureText('report-fixture.capacity.csv'), 'report-fixture.capacity', 'test/fixtures/results/report/report-fixture.capacity.csv', metadata),
     ...overrides,
   };
 }

@@ -19,5 +19,7 @@ export function hostileInput(): ReportInput {
   const input = fixtureInput({ description: HOSTILE_DESCRIPTION_FULL });
   const rows = input.table.rows.map((row) => ({ ...row, model: HOSTILE_MODELS[row.model as keyof typeof HOSTILE_MODELS] ?? row.model }));
   const metadata = input.table.metadata === null ? null : { ...input.table.metadata, backends: [...input.table.metadata.backends], os: '<img src=y onerror=alert(6)>' };
-  return { ...input, table: { ...input.table, name: 'hostile', source: 'results/<b>hostile</b>.csv', rows, metadata } };
+  const rename = <R extends { model: string }>(row: R): R => ({ ...row, model: HOSTILE_MODELS[row.model as keyof typeof HOSTILE_MODELS] ?? row.model });
+  const capacity = input.capacity === null ? null : { ...input.capacity, rows: input.capacity.rows.map(rename), source: 'results/<i>hostile</i>.capacity.csv' };
+  return { ...input, table: { ...input.table, name: 'hostile', source: 'results/<b>hostile</b>.csv', rows, metadata }, capacity };
 }

@@ -12,7 +12,9 @@ function tokens(markdown: string): Token[] {
   });
   return all;
 }
-const mermaidBlocks = (markdown: string): string[] => tokens(markdown).filter((t): t is Tokens.Code => t.type === 'code' && t.lang === 'mermaid').map((t) => t.text);
+const allMermaidBlocks = (markdown: string): string[] => tokens(markdown).filter((t): t is Tokens.Code => t.type === 'code' && t.lang === 'mermaid').map((t) => t.text);
+/** The peak charts (lines); the capacity chart is the one with a bar. */
+const mermaidBlocks = (markdown: string): string[] => allMermaidBlocks(markdown).filter((b) => !b.includes('\n  bar ['));
 
 describe('renderMarkdownReport', () => {
   const markdown = renderMarkdownReport(fixtureInput());
@@ -28,6 +30,7 @@ describe('renderMarkdownReport', () => {
       'Answer',
       'Peak memory by batch size',
       'report-fixture: peak memory vs batch size',
+      'report-fixture: largest batch that fits the budget',
       'Cells that did not finish (11)',
       'Capacity: the largest batch that fits the budget',
       'Provenance',
@@ -65,6 +68,15 @@ describe('renderMarkdownReport', () => {
     expect(start).toBeGreaterThan(0);
     expect(end).toBeGreaterThan(start);
     expect(mermaidBlocks(markdown.slice(start, end))).toHaveLength(4);
+    expect(allMermaidBlocks(markdown.slice(start, end))).toHaveLength(5);
+  });
+
+  it('charts the capacity searches as bars, and says which bars are lower bounds', () => {
+    const [capacity] = allMermaidBlocks(markdown).filter((b) => b.includes('\n  bar ['));
+    expect(capacity).toContain('title "largest batch under 150.0 MB (modeled peak)"');
+    expect(capacity).toContain('x-axis ["wide-mlp f32", "wide-mlp bf16", "cnn f32", "cnn bf16"]');
+    expect(capacity).toContain('bar [4096, 4096, 481, 963]');
+    expect(markdown).toContain('The whole searched range fits for wide-mlp float32 acc=1 wasm, wide-mlp mixed\\_bfloat16 acc=1 wasm: their bars are lower bounds.');
   });
 
   it('labels each figure measured or modeled', () => {
@@ -85,16 +97,18 @@ describe('hostile spec and results strings', () => {
     expect(html).not.toMatch(/href="javascript:/i);
     expect(html).toContain('&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;');
     const headings = tokens(markdown).filter((t) => t.type === 'heading');
-    expect(headings).toHaveLength(7);
+    expect(headings).toHaveLength(8);
   });
 
-  it('cannot add or break Mermaid blocks: the same four charts, each a single title, axis and line statements', () => {
-    const blocks = mermaidBlocks(markdown);
-    expect(blocks).toHaveLength(4);
+  it('cannot add or break Mermaid blocks: the same five charts, each a single title, axis and line or bar statements', () => {
+    expect(mermaidBlocks(markdown)).toHaveLength(4);
+    const blocks = allMermaidBlocks(markdown);
+    expect(blocks).toHaveLength(5);
     for (const block of blocks) {
       const statements = block.split('\n').slice(2).map((l) => l.trim().split(' ')[0]);
       expect(statements.filter((s) => s === 'title')).toHaveLength(1);
-      expect(statements.every((s) => ['title', 'x-axis', 'y-axis', 'line'].includes(s!))).toBe(true);
+      expect(statements.every((s) => ['title', 'x-axis', 'y-axis', 'line', 'bar'].includes(s!))).toBe(true);
+      expect(block.split('\n').length).toBe(2 + 3 + block.match(/^ {2}(line|bar) /gm)!.length);
       expect(block.match(/%%/g)).toHaveLength(2); // only the init directive's
     }
   });
