@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { watchContention, type Contention } from './contention.js';
 import { describeEnvironment } from './env.js';
 import { measurePlan } from './plan.js';
+import { measureReport } from './results-report.js';
 import { measureOverhead, measurePool } from './processes.js';
 import { buildNotes, buildRows, renderText, type BenchResults } from './report.js';
 import { measureStock, measureStockInThisProcess } from './stock.js';
@@ -50,6 +51,7 @@ async function main(): Promise<number> {
     return result;
   };
   const plan = await section('plan', 'planning a 100,000-cell matrix', () => measurePlan());
+  const report = await section('report', 'reporting a 1,000-row results CSV', () => measureReport());
   const { measureCompute } = await import('./compute.js');
   const compute = await section('compute', 'in-process training measurements', () => measureCompute(log));
   const stock = await section('stock', 'stock wasm in a fresh process', () => measureStock(MAIN_FILE));
@@ -57,7 +59,7 @@ async function main(): Promise<number> {
   const pool = await section('pool', '2 workers vs 1 on an 8-run matrix, machine ceiling', () => measurePool(WORKER_FILE, PROBE_FILE));
   const torch = await section('torch', 'the torch engine on the same steps (PyTorch through Python)', () => measureTorch(log));
 
-  const results: BenchResults = { environment, plan, compute, stock, overhead, pool, torch, contention, durationMs: performance.now() - started };
+  const results: BenchResults = { environment, plan, compute, stock, overhead, pool, torch, report, contention, durationMs: performance.now() - started };
   const rows = buildRows(results);
   const notes = buildNotes(results, rows);
   if (values.json) {

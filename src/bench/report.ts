@@ -6,6 +6,7 @@ import type { ComputeResults, PolicyProfile, StepMeasurement } from './compute.j
 import type { Contention } from './contention.js';
 import type { BenchEnvironment } from './env.js';
 import type { PlanTiming } from './plan.js';
+import type { ReportTiming } from './results-report.js';
 import type { OverheadResults, PoolResults } from './processes.js';
 import type { StockResults } from './stock.js';
 import type { TorchResults } from './torch.js';
@@ -30,6 +31,7 @@ export interface BenchResults {
   overhead: OverheadResults | { error: string };
   pool: PoolResults | { error: string };
   torch: TorchResults | { error: string };
+  report: ReportTiming | { error: string };
   /** Per section (plan, compute, stock, overhead, pool): other processes' share of the machine; null off Linux. */
   contention: Record<string, Contention | null>;
   durationMs: number;
@@ -43,6 +45,7 @@ export const TARGETS = {
   runOverheadS: 0.3,
   twoWorkerSpeedup: 1.8,
   planS: 1,
+  reportS: 2,
 } as const;
 
 const ok = <T extends object>(value: T | { error: string }): value is T => !('error' in value);
@@ -264,6 +267,21 @@ export function buildRows(results: BenchResults): Row[] {
     });
   } else {
     rows.push(errorRow('plan.100k', 'Plan a 100,000-cell matrix', plan.error));
+  }
+
+  const { report } = results;
+  if (ok(report)) {
+    const s = report.firstMs / 1000;
+    rows.push({
+      id: 'report.1k',
+      measurement: `Report a ${report.rows.toLocaleString('en-US')}-row results CSV (parse, summary, Markdown, HTML with 7 charts; first call)`,
+      value: `${fixed(s)} s (warm ${fixed(report.warmMs / 1000)} s; HTML ${fixed(report.htmlBytes / 1e6, 1)} MB)`,
+      target: `< ${TARGETS.reportS} s (ratio < 1)`,
+      ratio: s / TARGETS.reportS,
+      pass: s < TARGETS.reportS,
+    });
+  } else {
+    rows.push(errorRow('report.1k', 'Report a 1,000-row results CSV', report.error));
   }
   return rows;
 }

@@ -99,6 +99,17 @@ function buildProgram(setExit: (code: number) => void): Command {
     );
 
   program
+    .command('report')
+    .description('write results/<name>.md and .html for each spec (charts, the answer, provenance) and print the summary')
+    .argument('[sources...]', 'specs (their results), results CSVs, results directories, git refs or REF:PATH; default: the results directory')
+    .option('--results-dir <dir>', "where a spec's results are, and the folder a git ref is read at", 'results')
+    .option('--out-dir <dir>', 'where reports are written (default: beside each results CSV; results read from git: the results directory)')
+    .option('--budget <size>', "memory budget drawn on the charts, e.g. 16GiB (default: the spec's memoryLimit)")
+    .action(async (sources: string[], opts: { resultsDir: string; outDir?: string; budget?: string }) => {
+      setExit(await (await import('./commands/report.js')).reportCommand(sources, opts));
+    });
+
+  program
     .command('env')
     .description('print the versions, backends and devices mpx detects here (what mpx run records in meta.json)')
     .option('--json', 'print JSON', false)

@@ -5,7 +5,7 @@
  */
 import type { Plan } from '../matrix/types.js';
 import { FAILED_STATUSES, type StoredRecord } from '../runner/protocol.js';
-import { aggregateCells } from './aggregate.js';
+import { aggregateCells, type ResultRow } from './aggregate.js';
 import { collectMetadata, type MetadataInput } from './metadata.js';
 import { hasSameResults, type ResultsBundle, writeResults, type WrittenResults } from './store.js';
 
@@ -79,6 +79,11 @@ export class SpecResults {
       failed,
       failedEarlier,
     };
+  }
+
+  /** The rows the CSV holds right now (every current record, old and new), for the summary after the run. */
+  rows(): ResultRow[] {
+    return aggregateCells(this.plan, [...this.current.values()]);
   }
 
   /** Everything the files hold right now: all current records of the plan, old and new. */

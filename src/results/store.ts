@@ -62,6 +62,22 @@ export function writeResults(dir: string, specName: string, bundle: ResultsBundl
   return paths;
 }
 
+/**
+ * Writes a report of one spec, `<dir>/<specName>.<extension>` (`md`, `html`), atomically like the results, creating
+ * `dir` if needed; returns the path. Throws MpxError `RESULTS_IO` naming the path.
+ */
+export function writeReport(dir: string, specName: string, extension: string, content: string): string {
+  const path = join(dir, `${basename(resultPaths(dir, specName).csv, '.csv')}.${extension}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw resultsIoError('write', dir, dir, error);
+  }
+  writeFileAtomic(path, content);
+  syncDirectory(dir);
+  return path;
+}
+
 /** The bytes `writeResults` writes for each file. */
 export function renderResults(bundle: ResultsBundle): { csv: string; meta: string; runs: string } {
   return {
@@ -170,7 +186,7 @@ export function readRunRecords(dir: string, specName: string): StoredRecord[] {
 
 /** `writeFileAtomic`'s temp files: `.<file name>.<pid>.<8 hex>.tmp`. */
 const TEMP_FILE = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
-const RESULT_FILE = /\.(?:csv|meta\.json|runs\.jsonl)$/;
+const RESULT_FILE = /\.(?:csv|meta\.json|runs\.jsonl|md|html)$/;
 
 /**
  * Removes the temp files of results files that a killed mpx (SIGKILL, power loss between write and rename) left in

@@ -18,6 +18,11 @@ export interface ProgressOptions {
   jobs?: number;
   /** Clock in ms (tests pass a fake). @default performance.now */
   now?: () => number;
+  /**
+   * A finished ok run's peak memory for its line, e.g. `29.88 MB modeled` (the CLI passes the choice of
+   * `results/peak.ts`, downstream of the runner); null or absent: the line shows none.
+   */
+  describePeak?: (record: RunRecord, run: RunConfig) => string | null;
 }
 
 export interface Progress {
@@ -75,13 +80,14 @@ export function formatStepMs(ms: number): string {
 }
 
 /**
- * The line for one finished run, numbered by finishing order:
- * `[ 3/36] ok      mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)`
- * `[ 4/36] crashed mlp bs=128 float32 acc=1  worker exited unexpectedly (…)  (0.4 s)`
+ * The line for one finished run, numbered by finishing order, with its peak memory when `peak` is given:
+ * `[ 3/36] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  29.88 MB modeled  (2.1 s)`
+ * `[ 4/36] crashed     mlp bs=128 float32 acc=1  worker exited unexpectedly (…)  (0.4 s)`
  */
-export function formatFinishedLine(record: RunRecord, run: RunConfig, finishedCount: number, total: number): string {
+export function formatFinishedLine(record: RunRecord, run: RunConfig, finishedCount: number, total: number, peak: string | null = null): string {
   const counter = `[${String(finishedCount).padStart(String(total).length)}/${total}]`;
-  const detail = record.status === 'ok' && record.measurements ? formatStepMs(record.measurements.stepMsMedian) : (record.reason ?? '');
+  const detail =
+    record.status === 'ok' && record.measurements ? [formatStepMs(record.measurements.stepMsMedian), peak ?? ''].filter((p) => p !== '').join('  ') : (record.reason ?? '');
   const parts = [`${counter} ${record.status.padEnd(STATUS_WIDTH)} ${formatRunLabel(run)}`, detail, `(${formatDuration(record.wallMs)})`];
   return parts.filter((part) => part !== '').join('  ');
 }
@@ -125,7 +131,7 @@ export function formatRedraw(previousLineCount: number, lines: readonly string[]
 }
 
 export function createProgress(options: ProgressOptions): Progress {
-  const { total, isTTY, stream, jobs = 1, now = () => performance.now() } = options;
+  const { total, isTTY, stream, jobs = 1, now = () => performance.now(), describePeak } = options;
   const counts: Record<RunStatus, number> = { ok: 0, failed: 0, timeout: 0, crashed: 0, oom: 0, unsupported: 0, interrupted: 0 };
   const running = new Map<string, RunningRun>();
   let finishedWallMs = 0;
@@ -157,7 +163,8 @@ export function createProgress(options: ProgressOptions): Progress {
       running.delete(run.runId);
       counts[record.status] += 1;
       finishedWallMs += record.wallMs;
-      const line = formatFinishedLine(record, run, countFinished(counts), total);
+      const peak = record.status === 'ok' && describePeak ? describePeak(record, run) : null;
+      const line = formatFinishedLine(record, run, countFinished(counts), total, peak);
       if (isTTY) redraw([line]);
       else stream.write(`${line}\n`);
     },

@@ -13,6 +13,7 @@ import { parse } from 'csv-parse/sync';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLUMNS } from '../../src/results/columns.js';
+import { formatBytes } from '../../src/results/peak.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const SPECS = fileURLToPath(new URL('../fixtures/specs/', import.meta.url));
@@ -235,7 +236,7 @@ describe('mpx run end to end (wasm, tiny spec)', () => {
   /** Columns that depend on timing or on the process, not on the seeded computation. */
   const NONDETERMINISTIC = new Set(['step_ms', 'step_ms_spread', 'samples_per_s', 'rss_peak_bytes', 'wasm_heap_bytes']);
   let plan: PlannedRun[];
-  const outputs: Array<{ exitCode?: number; stderr: string; dir: string; csv: string }> = [];
+  const outputs: Array<{ exitCode?: number; stdout: string; stderr: string; dir: string; csv: string }> = [];
 
   beforeAll(async () => {
     const cwd = await freshDir('run');
@@ -272,6 +273,25 @@ describe('mpx run end to end (wasm, tiny spec)', () => {
         .map((line) => JSON.parse(line) as { runId: string; status: string; backend: string });
       expect(records.map((r) => r.runId).sort()).toEqual(plan.map((r) => r.runId).sort());
       expect(records.every((r) => r.status === 'ok' && r.backend === 'wasm')).toBe(true);
+    }
+  });
+
+  it('each finished-run line shows its peak memory, modeled on wasm; the output ends with the summary on stdout', () => {
+    for (const { stdout, stderr, csv } of outputs) {
+      const finished = stderr.split('\n').filter((line) => /^\[\d\/4\] ok /.test(line));
+      expect(finished).toHaveLength(4);
+      for (const line of finished) expect(line).toMatch(/ ms\/step {2}\d+(\.\d+)? (B|kB|MB) modeled {2}\(/);
+      const rows: string[][] = parse(csv);
+      const peak = rows[0]!.indexOf('peak_tf_modeled_bytes');
+      const float32At4 = rows.find((r) => r[rows[0]!.indexOf('batch_size')] === '4' && r.includes('float32'))!;
+      const lines = stdout.trim().split('\n');
+      expect(lines[0]).toBe('cli-tiny: peak memory per cell; float32 in bytes, mixed policies as a ratio to float32');
+      expect(lines[1]).toBe('  modeled: peak_tf_modeled_bytes, what TensorFlow would hold under the policy, on tfjs engines');
+      expect(lines[2]).toMatch(/^ {2}tiny acc=1 +batch +4 +8$/);
+      expect(lines[3]).toContain(formatBytes(Number(float32At4[peak])));
+      expect(lines[4]).toMatch(/^ +mixed_float16 +\d\.\d\d× +\d\.\d\d×/);
+      expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
+      expect(stdout).not.toContain('\u001b'); // not a TTY: no colour
     }
   });
 
@@ -383,5 +403,6 @@ describe('command-line usage errors → exit 2', () => {
     expect(result.stdout).toMatch(/validate \[options\]/);
     expect(result.stdout).toMatch(/diff \[options\] <base> \[head\]/);
     expect(result.stdout).toMatch(/env \[options\]/);
+    expect(result.stdout).toMatch(/report \[options\] \[sources\.\.\.\]/);
   });
 });

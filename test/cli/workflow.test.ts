@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,19 +55,24 @@ describe('the workflow file', () => {
     expect(pkg.scripts.prepare).toMatch(/build/);
   });
 
-  it('calls exactly three mpx commands: validate, run of the CI spec, diff against the base branch as Markdown', () => {
-    expect(mpxSteps.map((s) => /npx mpx (\w+)/.exec(s.run!)![1])).toEqual(['validate', 'run', 'diff']);
+  it('calls exactly four mpx commands: validate, run of the CI spec, diff against the base branch as Markdown, report', () => {
+    expect(mpxSteps.map((s) => /npx mpx (\w+)/.exec(s.run!)![1])).toEqual(['validate', 'run', 'diff', 'report']);
     expect(step(/mpx run/).run).toContain('experiments/ci/smoke.yaml');
     expect(step(/mpx diff/).run).toMatch(/npx mpx diff "origin\/\$GITHUB_BASE_REF" --format markdown/);
+    expect(step(/mpx report/).run).toContain('npx mpx report results/ci-smoke.csv $changed --out-dir mpx-report');
   });
 
-  it('posts the Markdown as a PR comment and fails the job after posting when a threshold was exceeded', () => {
+  it('posts the diff and the charts as a PR comment, uploads the reports, then fails the job when a threshold was exceeded', () => {
     const diffIndex = steps.indexOf(step(/mpx diff/));
-    const comment = steps.findIndex((s) => s.uses?.startsWith('actions/github-script@') && String(s.with?.script).includes("readFileSync('diff.md'"));
+    const reportIndex = steps.indexOf(step(/mpx report/));
+    const upload = steps.findIndex((s) => s.uses?.startsWith('actions/upload-artifact@') && s.with?.path === 'mpx-report/');
+    const comment = steps.findIndex((s) => s.uses?.startsWith('actions/github-script@') && String(s.with?.script).includes("readFileSync('comment.md'"));
     const gate = steps.findIndex((s) => s.if?.includes(`steps.${step(/mpx diff/).id}.outputs.exit`));
     expect(diffIndex).toBeGreaterThan(-1);
-    expect(comment).toBeGreaterThan(diffIndex);
-    expect(gate).toBeGreaterThan(comment);
+    expect(reportIndex).toBeGreaterThan(diffIndex);
+    expect(upload).toBeGreaterThan(reportIndex);
+    expect(comment).toBeGreaterThan(reportIndex);
+    expect(gate).toBeGreaterThan(Math.max(comment, upload));
   });
 
   it('the CI spec is outside the quick start\'s experiments/*.yaml', () => {
@@ -105,7 +110,7 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
     summary = `${output}-summary`;
     await writeFile(output, '');
     await cp(join(ROOT, 'experiments'), join(repo, 'experiments'), { recursive: true });
-    await writeFile(join(repo, '.gitignore'), 'diff.md\n');
+    await writeFile(join(repo, '.gitignore'), 'diff.md\ncharts.md\ncomment.md\nmpx-report/\n');
     git('init', '-q', '-b', 'main');
     git('add', '.');
     git('commit', '-q', '-m', 'base without results');
@@ -173,6 +178,30 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
     const md = await readFile(join(repo, 'diff.md'), 'utf8');
     expect(md).toContain('**4 thresholds exceeded**');
     expect(md).toMatch(new RegExp(`\\| ❌ \\| ci-smoke \\| mlp bs=8 float32 acc=1 wasm \\| \`${metric}\` \\| \\d+ \\| \\d+ \\| \\+10\\.0\\d*%`));
+  });
+
+  it('report: the comment is the diff, then the charts of ci-smoke and of every other results CSV the PR changed; HTML for the artifact', async () => {
+    // the pull request also adds results of another spec (and a capacity CSV, which is not a results CSV)
+    await cp(join(repo, 'results/ci-smoke.csv'), join(repo, 'results/extra.csv'));
+    await writeFile(join(repo, 'results/extra.capacity.csv'), 'model,policy,max_batch_size\nmlp,float32,64\n');
+    git('add', 'results/extra.csv', 'results/extra.capacity.csv');
+    git('commit', '-q', '-m', 'extra results');
+    await writeFile(summary, '');
+    expect((await runStep(step(/mpx diff/))).exitCode).toBe(0);
+    const r = await runStep(step(/mpx report/));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await readdir(join(repo, 'mpx-report'))).sort()).toEqual(['ci-smoke.html', 'ci-smoke.md', 'extra.html', 'extra.md']);
+    const diff = await readFile(join(repo, 'diff.md'), 'utf8');
+    const comment = await readFile(join(repo, 'comment.md'), 'utf8');
+    expect(comment.startsWith(diff)).toBe(true);
+    const charts = comment.slice(diff.length);
+    expect(charts.match(/^<!-- mpx:charts:start -->$/gm)).toHaveLength(2);
+    expect(charts).toContain('### ci-smoke: peak memory vs batch size');
+    expect(charts).toContain('### extra: peak memory vs batch size');
+    expect(charts.match(/^```mermaid$/gm)).toHaveLength(2);
+    expect(charts).not.toContain('## Provenance'); // only the charts section of each report
+    expect(await readFile(summary, 'utf8')).toBe(`${diff}${charts}`);
+    expect(await readFile(join(repo, 'mpx-report/extra.html'), 'utf8')).toContain('data-chart="peak"');
   });
 
   it('bad input stops the step itself (exit 2)', async () => {

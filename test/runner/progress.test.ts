@@ -79,6 +79,15 @@ describe('format functions', () => {
     );
   });
 
+  it('adds the peak memory given to an ok line, after the step time', () => {
+    expect(formatFinishedLine(okRecord('a', 2_100), mlp, 3, 36, '29.88 MB modeled')).toBe(
+      '[ 3/36] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  29.88 MB modeled  (2.1 s)',
+    );
+    expect(formatFinishedLine(failedRecord('c', 'oom', 'over budget', 1_000), cnn, 7, 7, '1 GB measured')).toBe(
+      '[7/7] oom         cnn bs=64 float32 acc=1  over budget  (1.0 s)',
+    );
+  });
+
   it('estimates the time left from the mean finished run, spread over the jobs', () => {
     expect(estimateRemainingMs({ total: 10, jobs: 2, counts: counts({}), finishedWallMs: 0 })).toBeNull();
     // 2 finished in 4 s each on average; 8 left over 2 workers: 16 s.
@@ -142,6 +151,23 @@ describe('createProgress', () => {
     expect(stream.text).toBe(
       '[1/2] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  (2.1 s)\n' +
         '[2/2] timeout     cnn bs=64 float32 acc=1  timed out after 30 s during training (step 3/30)  (30.0 s)\n',
+    );
+  });
+
+  it('asks describePeak for the peak of ok runs only', () => {
+    const stream = fakeStream();
+    const asked: string[] = [];
+    const describePeak = (record: RunRecord) => {
+      asked.push(record.runId);
+      return '38.46 kB modeled';
+    };
+    const progress = createProgress({ total: 2, isTTY: false, stream: stream as never, describePeak });
+    progress.finish(okRecord(mlp.runId, 2_100), mlp);
+    progress.finish(failedRecord(cnn.runId, 'oom', 'over budget', 1_000), cnn);
+    progress.done();
+    expect(asked).toEqual([mlp.runId]);
+    expect(stream.text).toBe(
+      '[1/2] ok          mlp bs=128 mixed_float16 acc=4  412 ms/step  38.46 kB modeled  (2.1 s)\n' + '[2/2] oom         cnn bs=64 float32 acc=1  over budget  (1.0 s)\n',
     );
   });
 

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
 import type { TorchDescription } from '../../results/metadata.js';
+import { formatBytes, planningPeakOfRun } from '../../results/peak.js';
+import { summarizeResults } from '../../results/report/summary.js';
+import { renderTerminalSummary } from '../../results/report/terminal.js';
 import { type MachineFacts, SpecResults } from '../../results/spec-results.js';
 import { capacityRun } from '../../matrix/capacity.js';
 import type { Plan } from '../../matrix/types.js';
@@ -17,7 +20,7 @@ import { acquireResultsLock, isProcessAlive } from '../../runner/lock.js';
 import { runAll } from '../../runner/pool.js';
 import type { PythonWorker } from '../../runner/engines.js';
 import { createProgress } from '../../runner/progress.js';
-import { isStoredRecord } from '../../runner/protocol.js';
+import { isStoredRecord, type RunRecord } from '../../runner/protocol.js';
 import { locateProblems } from '../../spec/locator.js';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../spec/size.js';
 import { collectEnvironment, type Environment } from '../environment.js';
@@ -157,7 +160,7 @@ async function runSelected(
   let capacityFailed = 0;
   const isInterrupted = await interruptOnSignals(async (signal) => {
     if (runs.length > 0) {
-      const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
+      const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs, describePeak });
       process.stderr.write(`mpx: ${runs.length} runs from ${specs.length} spec(s), ${jobs} at a time\n`);
       try {
         await runAll(runs, {
@@ -193,10 +196,18 @@ async function runSelected(
   return { isInterrupted, capacityFailed };
 }
 
-/** The last line per spec and the exit code. */
+/** A finished run's planning peak for its progress line: `29.88 MB modeled`. */
+function describePeak(record: RunRecord, run: RunConfig): string | null {
+  const peak = record.measurements === null ? null : planningPeakOfRun(record.measurements, run.backend);
+  return peak === null ? null : `${formatBytes(peak.bytes)} ${peak.kind}`;
+}
+
+/** The last line per spec, the summary of each matrix spec's results, and the exit code. */
 function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, resultsDir: string, capacityFailed: number): number {
   let failed = capacityFailed;
   let failedEarlier = 0;
+  const answers: string[] = [];
+  const color = Boolean(process.stdout.isTTY) && process.env.NO_COLOR === undefined;
   for (const { planned, selection, results } of specs) {
     const runsById = new Map(planned.plan.runs.map((run) => [run.runId, run]));
     const summary = results.finish((runId) => matchesFilter(filter, runsById.get(runId)!), selection.stale > 0);
@@ -206,7 +217,10 @@ function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, 
     const where = summary.written === null ? `${resultsDir}/${planned.spec.name}.csv unchanged` : `→ ${summary.written.csv}`;
     const counts = `${summary.produced} new, ${summary.reused} reused`;
     process.stderr.write(`mpx: ${planned.spec.name}: ${summary.ok}/${summary.planned} runs ok (${counts}) ${where}\n`);
+    answers.push(renderTerminalSummary(summarizeResults(planned.spec.name, results.rows()), { color }).join('\n'));
   }
+  // The answer last, on stdout (progress and bookkeeping are on stderr): per spec, peak by policy and batch size.
+  if (answers.length > 0) process.stdout.write(`\n${answers.join('\n\n')}\n`);
   if (isInterrupted) return EXIT_INTERRUPTED;
   if (failed > 0) {
     const earlier = failedEarlier > 0 ? ` (${failedEarlier} recorded by an earlier mpx run: re-run them with --retry-failed)` : '';
