@@ -28,7 +28,7 @@ matrix:
 }
 
 let ledger: TensorLedger;
-function measure(o: Parameters<typeof spec>[0]): MemoryReport {
+function measure(o: Parameters<typeof spec>[0]): ReturnType<typeof measureMemory> {
   const run = makeRun(spec(o));
   const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
   return measureMemory(run, dataset, ledger);
@@ -157,7 +157,7 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
 
   it('one update after the first update\'s state is made holds exactly what the second of two updates holds', () => {
     // The measurement prepares optimizer slots and accumulators instead of running a first update: the same bytes.
-    const secondOfTwo = (o: Parameters<typeof spec>[0]): MemoryReport => {
+    const secondOfTwo = (o: Parameters<typeof spec>[0]): ReturnType<typeof measureMemory> => {
       const run = makeRun(spec(o));
       const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
       const trainer = new Trainer(run, dataset, null, new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none'));
