@@ -2,7 +2,7 @@
 /**
  * The mpx command line: parses flags, calls the stages, renders errors. The one catch for the whole program lives
  * here. Exit codes: 0 ok; 1 some run failed, or a `mpx diff --fail-on` threshold was exceeded; 2 bad input or usage;
- * 70 a bug in mpx; 130 interrupted.
+ * 3 (`mpx run --shard` only) no run failed but some are oom; 70 a bug in mpx; 130 interrupted.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatMpxError, isMpxError } from '../errors.js';
@@ -60,11 +60,13 @@ function buildProgram(setExit: (code: number) => void): Command {
       collect,
       [] as string[],
     )
+    .option('--shard <index/count>', 'run one shard of the selected runs, e.g. 2/4 (1-based; no lock: shards on many hosts may share the results directory; merge them with mpx merge)')
     .addOption(maxRuns)
     .action(
       async (
         specs: string[],
         opts: {
+          shard?: string;
           jobs?: number;
           resultsDir: string;
           failFast: boolean;
@@ -79,6 +81,16 @@ function buildProgram(setExit: (code: number) => void): Command {
         setExit(await (await import('./commands/run.js')).runCommand(specs, opts));
       },
     );
+
+  program
+    .command('merge')
+    .description('fold the record files of shards into results/<name>.runs.jsonl and rebuild the CSV and meta.json (runs nothing)')
+    .argument('<specs...>', 'spec files or globs (the specs the shards ran)')
+    .option('--results-dir <dir>', 'the results directory the shards wrote to', 'results')
+    .addOption(maxRuns)
+    .action(async (specs: string[], opts: { resultsDir: string; maxRuns?: number }) => {
+      setExit(await (await import('./commands/merge.js')).mergeCommand(specs, opts));
+    });
 
   program
     .command('diff')

@@ -1,14 +1,17 @@
 /**
  * `mpx run <specs...>`: plan every spec, skip the runs whose result is already recorded (resume), run the rest in one
- * worker pool, and hand each finished run to its spec's results (`SpecResults` rewrites the files at once).
+ * worker pool, and hand each finished run to its spec's results (`SpecResults` records it at once). `--shard i/n`
+ * runs one shard of the selected runs with no lock on the results directory, so shards on many hosts can share it.
  */
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
 import type { TorchDescription } from '../../results/metadata.js';
+import { assignShards, formatShard, parseShard, type Shard } from '../../matrix/shard.js';
+import { readSpecRecords, type SpecRecords } from '../../results/spec-records.js';
 import { SpecResults } from '../../results/spec-results.js';
-import { assertResultsDirWritable, readRunRecords, removeStaleTempFiles } from '../../results/store.js';
+import { assertResultsDirWritable, removeStaleTempFiles } from '../../results/store.js';
 import { findTensorflowPackage, placeWorkers } from '../../runner/devices.js';
 import { startGpuMemorySampler } from '../../runner/gpu-memory.js';
 import { acquireResultsLock, isProcessAlive } from '../../runner/lock.js';
@@ -21,8 +24,9 @@ import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../spec/size.js';
 import { collectEnvironment, type Environment } from '../environment.js';
 import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, type RunSelection, selectRuns } from '../select-runs.js';
-import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK } from '../exit-codes.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SHARD_OOM } from '../exit-codes.js';
 import { interruptOnSignals } from '../signals.js';
+import { assertNoWholeRun } from '../whole-run.js';
 import { checkTorch } from '../torch.js';
 
 export interface RunCommandOptions {
@@ -40,6 +44,8 @@ export interface RunCommandOptions {
   memoryLimit?: string;
   /** `--retries`: restarts of a crashed run, overriding the specs' `train.retries`. */
   retries?: number;
+  /** `--shard <index>/<count>`: run only this shard of the selected runs (1-based). */
+  shard?: string;
 }
 
 const WORKER_FILE = fileURLToPath(new URL('../../worker/main.js', import.meta.url));
@@ -49,9 +55,13 @@ interface SpecRun {
   planned: PlannedSpec;
   selection: RunSelection;
   results: SpecResults;
+  /** Record files were there when the run started. */
+  hasRecordFiles: boolean;
+  isInShard: (runId: string) => boolean;
 }
 
 export async function runCommand(args: string[], options: RunCommandOptions): Promise<number> {
+  const shard = options.shard === undefined ? null : parseShard(options.shard);
   const planned = await loadAndPlan(args, options);
   const filter = parseFilters(options.filter ?? []);
   assertFilterMatches(filter, planned.map((p) => p.plan));
@@ -60,33 +70,91 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
   const torch = await checkTorch(planned);
   for (const warning of torch.warnings) process.stderr.write(`mpx: ${warning}\n`);
   assertResultsDirWritable(options.resultsDir);
-  // Held from reading the stored records to writing the last result: a second mpx run on the same directory would
-  // interleave its records with ours.
-  const lock = acquireResultsLock(options.resultsDir);
+  // A whole run holds the lock from reading the stored records to merging the last result: a second one would run
+  // the same runs. Shards take none (each records only its own runs, in files of its own), but do not start beside a
+  // whole run, which would run their runs too.
+  const lock = shard === null ? acquireResultsLock(options.resultsDir) : null;
+  if (shard !== null) assertNoWholeRun(options.resultsDir, "which runs this shard's runs too", 'wait for it to finish, or stop it and run every part as a shard');
   try {
-    // Half-written temp files of an mpx that was killed mid-write (its results files are intact).
-    removeStaleTempFiles(options.resultsDir, isProcessAlive);
+    // Half-written temp files of an mpx that was killed mid-write (its results files are intact). Not from a shard:
+    // temp files of another host's live merge would look dead here.
+    if (shard === null) removeStaleTempFiles(options.resultsDir, isProcessAlive);
     const env = await collectEnvironment({ cwd: process.cwd(), ignorePaths: [options.resultsDir] });
     const torchFacts = torch.probe === null || torch.worker === null ? null : { version: torch.probe.torch, python: torch.worker.python, cuda: torch.probe.cuda, blas: torch.probe.blas };
-    const specs = planned.map((p) => startSpec(p, filter, { ...env, torch: torchFacts }, options));
-    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, options);
-    return summarise(specs, filter, isInterrupted, options.resultsDir);
+    const inShard = shardMembers(planned, filter, shard);
+    const specs = planned.map((p) => startSpec(p, filter, inShard, shard, { ...env, torch: torchFacts }, options));
+    if (shard !== null) reportShard(shard, specs);
+    const mayUseCudaTorch = torch.probe?.cuda === true;
+    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, mayUseCudaTorch, options);
+    return await summarise(specs, filter, isInterrupted, shard, options.resultsDir);
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 
-function startSpec(planned: PlannedSpec, filter: RunFilter, env: Environment & { torch: TorchDescription | null }, options: RunCommandOptions): SpecRun {
+/** The runs of this shard, as `spec name + run id` keys: a partition of the runs the filter selects, before resume. */
+function shardMembers(planned: readonly PlannedSpec[], filter: RunFilter, shard: Shard | null): ReadonlySet<string> | null {
+  if (shard === null) return null;
+  const runs = planned.flatMap((p) => p.plan.runs.filter((run) => matchesFilter(filter, run)));
+  const shards = assignShards(runs, shard.count);
+  return new Set(runs.flatMap((run, i) => (shards[i] === shard.index ? [shardKey(run.specName, run.runId)] : [])));
+}
+
+const shardKey = (specName: string, runId: string) => `${specName}\u0000${runId}`;
+
+function startSpec(
+  planned: PlannedSpec,
+  filter: RunFilter,
+  inShard: ReadonlySet<string> | null,
+  shard: Shard | null,
+  env: Environment & { torch: TorchDescription | null },
+  options: RunCommandOptions,
+): SpecRun {
   const { spec, plan } = planned;
-  const selection = selectRuns(plan, readRunRecords(options.resultsDir, spec.name), {
+  const stored: SpecRecords = readSpecRecords(options.resultsDir, spec.name);
+  const isInShard = (runId: string) => inShard === null || inShard.has(shardKey(spec.name, runId));
+  const selection = selectRuns(plan, stored.all, {
     filter,
     force: options.force ?? false,
     retryFailed: options.retryFailed ?? false,
+    isInShard: (run) => isInShard(run.runId),
   });
   const machine = { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, torch: env.torch, provenance: env.git };
-  const results = new SpecResults(spec.name, spec, plan, selection.stored, options.resultsDir, machine);
-  reportSelection(planned, selection, filter);
-  return { planned, selection, results };
+  const results = new SpecResults(spec.name, spec, plan, selection.stored, options.resultsDir, machine, {
+    shard,
+    host: hostname(),
+    toRun: selection.toRun,
+    schedulerJob: schedulerJob(),
+  });
+  reportSelection(planned, selection, filter, shard);
+  if (shard === null) reportLiveWriters(planned, stored);
+  return { planned, selection, results, hasRecordFiles: stored.files.length > 0, isInShard };
+}
+
+/** The Slurm job (array task) this process runs in, for the record file's header; null outside Slurm. */
+function schedulerJob(): string | null {
+  const { SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID } = process.env;
+  if (SLURM_ARRAY_JOB_ID !== undefined && SLURM_ARRAY_TASK_ID !== undefined) return `${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}`;
+  return SLURM_JOB_ID ?? null;
+}
+
+/** One line saying which shard this is, where, and on which GPUs: what a scheduler's log should start with. */
+function reportShard(shard: Shard, specs: readonly SpecRun[]): void {
+  const runs = specs.reduce((n, s) => n + s.selection.selected, 0);
+  const toRun = specs.reduce((n, s) => n + s.selection.toRun.length, 0);
+  const job = schedulerJob();
+  const devices = process.env.CUDA_VISIBLE_DEVICES;
+  const where = [`host ${hostname()}`, job === null ? null : `job ${job}`, devices === undefined ? null : `CUDA_VISIBLE_DEVICES=${devices}`].filter((p) => p !== null);
+  process.stderr.write(`mpx: shard ${formatShard(shard)}: ${runs} runs, ${toRun} to run (${where.join(', ')})\n`);
+}
+
+/** A whole run beside shards that are still recording would run their runs a second time: say so. */
+function reportLiveWriters({ spec }: PlannedSpec, stored: SpecRecords): void {
+  const here = hostname();
+  const live = stored.files.filter((f) => !f.isClosed && f.header !== null && (f.header.writer.host !== here || isProcessAlive(f.header.writer.pid)));
+  if (live.length === 0) return;
+  const who = live.slice(0, 3).map((f) => `${f.header!.writer.host} pid ${f.header!.writer.pid}`).join(', ');
+  process.stderr.write(`mpx: ${spec.name}: warning: ${live.length} record file(s) are still being written (${who}${live.length > 3 ? ', …' : ''}); runs they have not recorded yet may run twice\n`);
 }
 
 /** Runs every selected run of every spec in one pool; true when the user interrupted it. */
@@ -95,17 +163,20 @@ async function runSelected(
   planned: PlannedSpec[],
   env: Environment,
   workers: { memoryLimitBytes: number | null; python?: PythonWorker },
+  mayUseCudaTorch: boolean,
   options: RunCommandOptions,
 ): Promise<boolean> {
   const runs = specs.flatMap((s) => s.selection.toRun);
   if (runs.length === 0) {
-    process.stderr.write('mpx: nothing to run: every selected run has a result (use --force to re-run)\n');
+    process.stderr.write(`mpx: nothing to run: every selected run${options.shard === undefined ? '' : ' of this shard'} has a result (use --force to re-run)\n`);
     return false;
   }
   const resultsOf = new Map<RunConfig, SpecResults>();
   for (const s of specs) for (const run of s.selection.toRun) resultsOf.set(run, s.results);
-  const mayUseGpus = planned.some((p) => p.spec.backend === 'auto' || p.spec.backend === 'tensorflow') && findTensorflowPackage() === '@tensorflow/tfjs-node-gpu';
-  const { jobs, gpus } = placeWorkers(mayUseGpus, env.gpus, options.jobs);
+  const mayUseGpus =
+    (planned.some((p) => p.spec.backend === 'auto' || p.spec.backend === 'tensorflow') && findTensorflowPackage() === '@tensorflow/tfjs-node-gpu') ||
+    (mayUseCudaTorch && planned.some((p) => p.plan.cells.some((c) => c.backend === 'torch')));
+  const { jobs, devices } = placeWorkers(mayUseGpus, env.gpus, options.jobs, process.env.CUDA_VISIBLE_DEVICES);
   const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
   process.stderr.write(`mpx: ${runs.length} runs from ${planned.length} spec(s), ${jobs} at a time\n`);
   return interruptOnSignals(async (signal) => {
@@ -119,19 +190,20 @@ async function runSelected(
         ...workers,
         // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
         env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
-        ...(gpus.length > 0
+        ...(devices.length > 0
           ? {
-              slotEnv: (slot: number) => ({ CUDA_VISIBLE_DEVICES: String(gpus[slot % gpus.length]!.index) }),
+              slotEnv: (slot: number) => ({ CUDA_VISIBLE_DEVICES: devices[slot % devices.length]! }),
               sampleGpuMemory: (pid: number) => startGpuMemorySampler(pid),
             }
           : {}),
         onStart: (run) => progress.start(run),
         onProgress: (run, step, total) => progress.progress(run, step, total),
         onRecord: (record, run) => {
-          progress.finish(record, run);
           // An interrupted run measured nothing: not recording it lets the next `mpx run` start it again (and keeps
-          // the result it had before a --force re-run).
+          // the result it had before a --force re-run). Recorded first, announced after: a run shown as finished is
+          // on disk.
           if (isStoredRecord(record)) resultsOf.get(run)!.add(record);
+          progress.finish(record, run);
         },
       });
     } finally {
@@ -141,18 +213,34 @@ async function runSelected(
 }
 
 /** The last line per spec and the exit code. */
-function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, resultsDir: string): number {
+async function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, shard: Shard | null, resultsDir: string): Promise<number> {
   let failed = 0;
   let failedEarlier = 0;
-  for (const { planned, selection, results } of specs) {
+  let oom = 0;
+  for (const { planned, selection, results, hasRecordFiles, isInShard } of specs) {
     const runsById = new Map(planned.plan.runs.map((run) => [run.runId, run]));
-    const summary = results.finish((runId) => matchesFilter(filter, runsById.get(runId)!), selection.stale > 0);
+    const summary = await results.finish({
+      isInScope: isInShard,
+      isCounted: (runId) => isInShard(runId) && matchesFilter(filter, runsById.get(runId)!),
+      hadStale: selection.stale > 0 && shard === null,
+      hasRecordFiles,
+    });
     if (summary === null) continue;
     failed += summary.failed;
     failedEarlier += summary.failedEarlier;
-    const where = summary.written === null ? `${resultsDir}/${planned.spec.name}.csv unchanged` : `→ ${summary.written.csv}`;
+    oom += summary.oom;
+    const written = summary.written;
+    const where =
+      written === null ? `${resultsDir}/${planned.spec.name}.csv unchanged` : 'records' in written ? `→ ${written.records}` : `→ ${written.csv}`;
     const counts = `${summary.produced} new, ${summary.reused} reused`;
-    process.stderr.write(`mpx: ${planned.spec.name}: ${summary.ok}/${summary.planned} runs ok (${counts}) ${where}\n`);
+    const of = shard === null ? '' : ` of shard ${formatShard(shard)}`;
+    process.stderr.write(`mpx: ${planned.spec.name}: ${summary.ok}/${summary.planned} runs${of} ok (${counts}) ${where}\n`);
+    if (summary.keptFiles > 0) {
+      process.stderr.write(`mpx: ${planned.spec.name}: ${summary.keptFiles} record file(s) are still being written by other mpx processes; mpx merge folds them in when they are done\n`);
+    }
+  }
+  if (shard !== null && specs.some((s) => s.selection.toRun.length > 0 || s.hasRecordFiles)) {
+    process.stderr.write(`mpx: shard ${formatShard(shard)} recorded; merge the shards with: mpx merge <specs> --results-dir ${resultsDir}\n`);
   }
   if (isInterrupted) return EXIT_INTERRUPTED;
   if (failed > 0) {
@@ -160,19 +248,21 @@ function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, 
     process.stderr.write(`mpx: ${failed} run(s) failed${earlier}; see the status and reason columns\n`);
     return EXIT_FAILED;
   }
+  // A scheduler's task tells OOM apart from success and failure (an oom row is still an answer, and recorded).
+  if (shard !== null && oom > 0) return EXIT_SHARD_OOM;
   return EXIT_OK;
 }
 
 /** One line per spec saying what is reused, so a resumed sweep never looks like a silently short one. */
-function reportSelection({ spec, plan }: PlannedSpec, selection: RunSelection, filter: RunFilter): void {
+function reportSelection({ spec, plan }: PlannedSpec, selection: RunSelection, filter: RunFilter, shard: Shard | null): void {
   const { selected, reused, reusedFailed, stale } = selection;
   const say = (text: string) => process.stderr.write(`mpx: ${spec.name}: ${text}\n`);
-  if (filter.size > 0) say(`--filter selects ${selected} of ${plan.runs.length} runs`);
+  if (filter.size > 0 || shard !== null) say(`${[filter.size > 0 ? '--filter' : '', shard === null ? '' : `--shard ${formatShard(shard)}`].filter((t) => t !== '').join(' and ')} selects ${selected} of ${plan.runs.length} runs`);
   if (reused > 0) {
     const failedNote = reusedFailed > 0 ? `; ${reusedFailed} of them failed (use --retry-failed to re-run those)` : '';
     say(`reusing ${reused} of ${selected} runs (use --force to re-run)${failedNote}`);
   }
-  if (stale > 0) say(`dropping ${stale} recorded run(s) that the spec no longer has`);
+  if (stale > 0 && shard === null) say(`dropping ${stale} recorded run(s) that the spec no longer has`);
 }
 
 /** An explicitly requested `tensorflow` backend that is not installed is an input error, reported before any run. */
