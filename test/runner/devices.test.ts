@@ -43,6 +43,3 @@ describe('parseVisibleDevices', () => {
     expect(parseVisibleDevices('NoDevFiles')).toEqual([]); // Slurm, for GPUs without device files
   });
 });
-    expect(placeWorkers(false, [gpu(0)], 1)).toEqual({ jobs: 1, gpus: [] });
-  });
-});
