@@ -3,10 +3,13 @@
  * there, read with `git cat-file`/`git ls-tree` — no checkout, the working tree is never touched). `REF:PATH` names
  * a file or directory at that ref.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { MpxError } from '../errors.js';
 import { parseRunMetadata, type RunMetadata } from '../results/metadata.js';
+import { parseRecordFile, sortRecordFiles } from '../results/record-files.js';
+import { overlayRecordFiles, readResultTables, readSpecRecords } from '../results/spec-records.js';
+import { parseRunRecords } from '../results/store.js';
 import { parseResultsCsv, type ResultTable } from '../results/table.js';
 import { gitIn, type Git } from './git.js';
 
@@ -36,9 +39,8 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
     return { label: arg, isSingleFile: true, tables: [await readTableFile(path, arg)] };
   }
   if (info?.isDirectory()) {
-    const names = (await readdir(path)).filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
-    const tables = await Promise.all(names.map((n) => readTableFile(join(path, n), join(arg, n))));
-    return { label: arg, isSingleFile: false, tables };
+    // Unmerged record files (shards, a run in progress) count: their rows are rebuilt from the records.
+    return { label: arg, isSingleFile: false, tables: readResultTables(path, arg) };
   }
   if (options.isPathOnly) {
     throw new MpxError('FILE_NOT_FOUND', `${arg} does not exist`, {
@@ -57,7 +59,10 @@ async function readTableFile(path: string, label: string): Promise<ResultTable> 
   }
   const name = basename(path).replace(/\.csv$/, '');
   const meta = await readFile(join(dirname(path), `${name}.meta.json`), 'utf8').catch(() => null);
-  return parseResultsCsv(text, name, label, parseMetadata(meta));
+  const table = parseResultsCsv(text, name, label, parseMetadata(meta));
+  // A CSV named beside its spec's unmerged record files: the rows they change are rebuilt too.
+  const { merged, files } = readSpecRecords(dirname(path), name);
+  return overlayRecordFiles(table, name, label, merged, files) ?? table;
 }
 
 /** Metadata only adds context: a missing or broken meta.json must not block a comparison. */
@@ -99,9 +104,10 @@ async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSid
   }
   const list = await git(['ls-tree', '--name-only', '--end-of-options', object]);
   if (!list.ok) throw new MpxError('RESULTS_IO', `cannot list ${label}: ${list.stderr.trim()}`);
-  const names = list.stdout.split('\n').filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
-  const tables = await Promise.all(names.map((n) => readGitTable(git, ref, posix.join(target, n))));
-  return { label, isSingleFile: false, tables };
+  const entries = list.stdout.split('\n').filter((n) => n !== '' && !n.startsWith('.'));
+  const names = [...new Set(entries.flatMap((n) => (n.endsWith('.csv') ? [n.slice(0, -4)] : n.endsWith('.records') ? [n.slice(0, -8)] : [])))].sort();
+  const tables = await Promise.all(names.map((n) => readGitSpecTable(git, ref, target, n, entries.includes(`${n}.records`))));
+  return { label, isSingleFile: false, tables: tables.filter((t): t is ResultTable => t !== null) };
 }
 
 async function readGitTable(git: Git, ref: string, path: string): Promise<ResultTable> {
@@ -110,6 +116,30 @@ async function readGitTable(git: Git, ref: string, path: string): Promise<Result
   const name = posix.basename(path).replace(/\.csv$/, '');
   const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${name}.meta.json`))]);
   return parseResultsCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
+}
+
+/** One spec of a results directory at a ref: its CSV and, if record files were committed unmerged, their rows. */
+async function readGitSpecTable(git: Git, ref: string, dir: string, name: string, hasRecords: boolean): Promise<ResultTable | null> {
+  const csvPath = posix.join(dir, `${name}.csv`);
+  const source = `${ref}:${csvPath}`;
+  const hasCsv = (await git(['cat-file', '-e', gitObject(ref, csvPath)])).ok;
+  const table = hasCsv ? await readGitTable(git, ref, csvPath) : null;
+  if (!hasRecords) return table;
+  const recordsPath = posix.join(dir, `${name}.records`);
+  const list = await git(['ls-tree', '--name-only', '--end-of-options', gitObject(ref, recordsPath)]);
+  const fileNames = list.ok ? list.stdout.split('\n').filter((n) => n.endsWith('.jsonl')) : [];
+  const files = await Promise.all(
+    fileNames.map(async (fileName) => {
+      const path = posix.join(recordsPath, fileName);
+      const blob = await git(['cat-file', 'blob', gitObject(ref, path)]);
+      if (!blob.ok) throw new MpxError('RESULTS_IO', `cannot read ${ref}:${path}: ${blob.stderr.trim()}`);
+      return parseRecordFile(blob.stdout, `${ref}:${path}`);
+    }),
+  );
+  const runsPath = posix.join(dir, `${name}.runs.jsonl`);
+  const runs = await git(['cat-file', 'blob', gitObject(ref, runsPath)]);
+  const merged = runs.ok ? parseRunRecords(runs.stdout, `${ref}:${runsPath}`).records : [];
+  return overlayRecordFiles(table, name, source, merged, sortRecordFiles(files));
 }
 
 /** `path` relative to cwd with `/` separators (`.` for cwd itself; may start with `../`). */

@@ -7,6 +7,7 @@
  * task s − offset of an array whose `MPX_SHARD_OFFSET` is offset; `%N` caps the tasks running at once;
  * `--dependency=afterany:<id>` starts the merge once every task of the array has ended, whatever its state.
  */
+import { shellQuote } from '../util/shell-quote.js';
 
 /** Slurm's default MaxArraySize (slurm.conf(5)). */
 export const DEFAULT_MAX_ARRAY_SIZE = 1001;
@@ -118,11 +119,6 @@ export function renderMergeScript(o: SlurmScriptOptions): string {
     `exec ${[o.node, o.cli, 'merge', ...o.specs].map(shellQuote).join(' ')} --results-dir ${shellQuote(o.resultsDir)}`,
     '',
   ].join('\n');
-}
-
-/** A word for bash: as is when safe, else single-quoted. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** One line of `squeue -h -r -o '%i|%F|%K|%T|%j'`. */

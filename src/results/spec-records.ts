@@ -8,17 +8,19 @@
  * their writer's start), so everything derived — rows, counts, metadata — is rebuilt from records, never patched.
  */
 import { hostname } from 'node:os';
-import { rmdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Plan } from '../matrix/types.js';
 import { acquireResultsLock, isProcessAlive, type ResultsLock } from '../runner/lock.js';
 import type { StoredRecord } from '../runner/protocol.js';
 import { MpxError } from '../errors.js';
 import { aggregateCells, sortRecords } from './aggregate.js';
 import { COLUMNS } from './columns.js';
-import { collectMetadata, type MachineFacts, type RunMetadata } from './metadata.js';
+import { csvExporter } from './export/index.js';
+import { collectMetadata, parseRunMetadata, type MachineFacts, type RunMetadata } from './metadata.js';
 import { readRecordFiles, recordsDir, type RecordFile, type RecordFileCell } from './record-files.js';
 import { hasSameResults, readRunRecords, syncDirectory, writeResults, type WrittenResults } from './store.js';
-import type { ResultTable } from './table.js';
+import { parseResultsCsv, type ResultTable } from './table.js';
 
 export interface SpecRecords {
   /** The records of `<name>.runs.jsonl`. */
@@ -199,10 +201,12 @@ export function overlayRecordFiles(
   const latest = latestByRunId([...merged, ...files.flatMap((f) => f.records)]);
   const records = [...latest.values()].filter((r) => touched.has(r.cellId));
   const outlineCells = [...touched].map((cellId) => cells.get(cellId)!);
-  const rebuilt = aggregateCells({ cells: outlineCells, runs: records }, records).map((row) => ({
+  const aggregated = aggregateCells({ cells: outlineCells, runs: records }, records).map((row) => ({
     ...row,
     runsPlanned: cells.get(row.cellId)!.runsPlanned,
   }));
+  // Through the CSV's text and back, so rebuilt rows hold exactly what the merged CSV will (numbers as formatted).
+  const rebuilt = parseResultsCsv(csvExporter.render(aggregated, COLUMNS), name, source).rows;
   const kept = (table?.rows ?? []).filter((row) => !touched.has(row.cellId));
   const rows = [...kept, ...rebuilt].sort((a, b) => a.cellIndex - b.cellIndex);
   return {
@@ -221,4 +225,47 @@ function newestMetadata(files: readonly RecordFile[]): RunMetadata | null {
   if (!header) return null;
   const records = files.flatMap((f) => f.records);
   return collectMetadata({ ...header.machine, spec: header.spec, date: new Date(header.writer.startedAt), plannedRuns: header.plannedRuns, records, reusedRuns: 0 });
+}
+
+/**
+ * Every spec's results table in a results directory as it stands: each `<name>.csv`, with the rows its unmerged
+ * record files change rebuilt (`overlayRecordFiles`), and specs that have only record files so far. `label` names the
+ * directory in sources (`results` → `results/<name>.csv`). What `mpx diff` and reports read. Throws MpxError
+ * RESULTS_IO.
+ */
+export function readResultTables(dir: string, label: string): ResultTable[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    throw new MpxError('RESULTS_IO', `cannot read ${label}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const specs = new Set<string>();
+  for (const name of names) {
+    if (name.startsWith('.')) continue;
+    if (name.endsWith('.csv')) specs.add(name.slice(0, -'.csv'.length));
+    else if (name.endsWith('.records')) specs.add(name.slice(0, -'.records'.length));
+  }
+  const tables: ResultTable[] = [];
+  for (const spec of [...specs].sort()) {
+    const table = readSpecTable(dir, spec, join(label, `${spec}.csv`));
+    if (table !== null) tables.push(table);
+  }
+  return tables;
+}
+
+/** One spec's table (see `readResultTables`); null when it has neither a CSV nor a record. */
+export function readSpecTable(dir: string, specName: string, source: string): ResultTable | null {
+  const read = (name: string): string | null => {
+    try {
+      return readFileSync(join(dir, name), 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  const csv = read(`${specName}.csv`);
+  const meta = read(`${specName}.meta.json`);
+  const table = csv === null ? null : parseResultsCsv(csv, specName, source, meta === null ? null : parseRunMetadata(meta));
+  const { merged, files } = readSpecRecords(dir, specName);
+  return overlayRecordFiles(table, specName, source, merged, files);
 }

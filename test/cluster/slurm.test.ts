@@ -8,7 +8,6 @@ import {
   renderMergeScript,
   renderTaskScript,
   shardStatuses,
-  shellQuote,
   type SlurmScriptOptions,
 } from '../../src/cluster/slurm.js';
 import { submissionKey } from '../../src/cluster/submission.js';
@@ -106,12 +105,6 @@ describe('scripts', () => {
     expect(script).toContain('#SBATCH --job-name=mpx-seed-merge\n#SBATCH --output=/shared/results/slurm/seed/logs/merge-%j.out\n#SBATCH --time=1:00:00\n');
     expect(script).not.toContain('gpus');
     expect(script).toMatch(/\nexec \/usr\/bin\/node \/home\/me\/repo\/dist\/cli\/main.js merge \/home\/me\/repo\/experiments\/seed.yaml --results-dir \/shared\/results\n$/);
-  });
-
-  it('shellQuote', () => {
-    expect(shellQuote('a/b-c.yaml')).toBe('a/b-c.yaml');
-    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
-    expect(shellQuote('$HOME')).toBe("'$HOME'");
   });
 
   it('submission keys name the specs, shortened with a hash when long', () => {

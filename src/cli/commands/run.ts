@@ -21,6 +21,7 @@ import { createProgress } from '../../runner/progress.js';
 import { isStoredRecord } from '../../runner/protocol.js';
 import { locateProblems } from '../../spec/locator.js';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../spec/size.js';
+import { shellQuote } from '../../util/shell-quote.js';
 import { collectEnvironment, type Environment } from '../environment.js';
 import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, type RunSelection, selectRuns } from '../select-runs.js';
@@ -86,7 +87,7 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
     if (shard !== null) reportShard(shard, specs);
     const mayUseCudaTorch = torch.probe?.cuda === true;
     const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, mayUseCudaTorch, options);
-    return await summarise(specs, filter, isInterrupted, shard, options.resultsDir);
+    return await summarise(specs, filter, isInterrupted, shard, options.resultsDir, args);
   } finally {
     lock?.release();
   }
@@ -213,7 +214,7 @@ async function runSelected(
 }
 
 /** The last line per spec and the exit code. */
-async function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, shard: Shard | null, resultsDir: string): Promise<number> {
+async function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, shard: Shard | null, resultsDir: string, args: readonly string[]): Promise<number> {
   let failed = 0;
   let failedEarlier = 0;
   let oom = 0;
@@ -240,7 +241,7 @@ async function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boo
     }
   }
   if (shard !== null && specs.some((s) => s.selection.toRun.length > 0 || s.hasRecordFiles)) {
-    process.stderr.write(`mpx: shard ${formatShard(shard)} recorded; merge the shards with: mpx merge <specs> --results-dir ${resultsDir}\n`);
+    process.stderr.write(`mpx: shard ${formatShard(shard)} recorded; when every shard is, merge them: mpx merge ${args.map(shellQuote).join(' ')} --results-dir ${shellQuote(resultsDir)}\n`);
   }
   if (isInterrupted) return EXIT_INTERRUPTED;
   if (failed > 0) {

@@ -14,7 +14,6 @@ import {
   renderMergeScript,
   renderTaskScript,
   shardStatuses,
-  shellQuote,
   type QueuedJob,
   type ShardStatus,
   type SlurmScriptOptions,
@@ -26,6 +25,7 @@ import { assignShards, MAX_SHARDS } from '../../matrix/shard.js';
 import { latestByRunId, readSpecRecords } from '../../results/spec-records.js';
 import { FAILED_STATUSES, FINISHED_STATUSES } from '../../runner/protocol.js';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../spec/size.js';
+import { shellQuote } from '../../util/shell-quote.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters } from '../select-runs.js';
