@@ -185,4 +185,30 @@ describe('mpx slurm --dry-run', () => {
     expect(r.stdout).toMatch(/^sbatch --parsable --dependency=afterany:<array job ids> \S+merge\.sh$/m);
     expect(existsSync(join(cwd, 'out'))).toBe(false);
   });
+
+  it("the README's cluster commands run as written (the spec and the shared directory replaced)", async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('<!-- section:cluster'), readme.indexOf('<!-- section:cluster:end -->'));
+    const cwd = tempDir('readme');
+    const shared = join(cwd, 'shared');
+    const localise = (command: string, spec: string) =>
+      command.replaceAll('npx mpx', `${process.execPath} ${CLI}`).replaceAll('experiments/large/study.yaml', spec).replaceAll('/shared/mpx/results', shared).replaceAll('/shared/results', shared);
+    const sh = /```sh\n([\s\S]*?)```/.exec(section)![1]!.replace(/\\\n\s*/g, '');
+    const commands = sh.split('\n').filter((line) => line.startsWith('npx mpx')).map((line) => line.replace(/\s+#.*$/, ''));
+    expect(commands).toHaveLength(2);
+    const submit = await execa('sh', ['-c', `${localise(commands[0]!, EIGHT)} --dry-run`], { cwd, reject: false, env: cluster?.env ?? {} });
+    expect(submit.exitCode, String(submit.stderr)).toBe(0);
+    expect(String(submit.stdout)).toMatch(/^#SBATCH --gpus-per-task=1$/m);
+    expect(String(submit.stdout)).toMatch(/^#SBATCH --account=myproject$/m);
+    const status = await execa('sh', ['-c', localise(commands[1]!, EIGHT)], { cwd, reject: false });
+    expect(String(status.stdout)).toMatch(/^8 shards: 8 missing$/m);
+
+    // the Kubernetes Indexed Job's command, as index 0 of 8, then the merge
+    const k8s = /command: \["sh", "-c", "(.*)"\]/.exec(section)![1]!;
+    const job = await execa('sh', ['-c', localise(k8s, TINY)], { cwd, reject: false, env: { JOB_COMPLETION_INDEX: '0' } });
+    expect(job.exitCode, String(job.stderr)).toBe(0);
+    expect(String(job.stderr)).toContain('--shard 1/8 selects 1 of 4 runs');
+    const merge = await execa('sh', ['-c', localise('npx mpx merge experiments/large/study.yaml --results-dir /shared/results', TINY)], { cwd, reject: false });
+    expect(String(merge.stderr)).toContain('cli-tiny: merged 1 record file(s), 1 new record(s); 1/4 runs ok, 3 not recorded yet');
+  });
 });
