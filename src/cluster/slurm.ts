@@ -68,7 +68,7 @@ export function compressIndices(indices: readonly number[]): string {
   return parts.join(',');
 }
 
-/** What the scripts need. Paths are absolute. */
+/** What the scripts need. Paths are absolute, but for the specs, which are relative to `cwd` when given so. */
 export interface SlurmScriptOptions {
   jobName: string;
   /** Where the task logs go (`%A_%a.out`; the merge's `merge-%j.out`). */

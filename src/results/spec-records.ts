@@ -19,7 +19,7 @@ import { COLUMNS } from './columns.js';
 import { csvExporter } from './export/index.js';
 import { collectMetadata, parseRunMetadata, type MachineFacts, type RunMetadata } from './metadata.js';
 import { readRecordFiles, recordsDir, type RecordFile, type RecordFileCell } from './record-files.js';
-import { hasSameResults, readRunRecords, syncDirectory, writeResults, type WrittenResults } from './store.js';
+import { hasSameResults, readRunRecords, syncDirectory, writeResults, type ResultsBundle, type WrittenResults } from './store.js';
 import { parseResultsCsv, type ResultTable } from './table.js';
 
 export interface SpecRecords {
@@ -74,6 +74,23 @@ export interface MergeOutcome {
   stale: number;
 }
 
+/**
+ * Everything derived from a spec's records — the CSV rows and the metadata — for the files `writeResults` writes. The
+ * one place that derives them, for the merge and for the rebuilds while runs finish: an output added later (another
+ * file per spec) is derived here, from the records, and so stays right through shards, resume and merges.
+ */
+export function buildResultsBundle(
+  plan: Plan,
+  records: readonly StoredRecord[],
+  facts: MachineFacts & { spec: { name: string; file: string; sha256: string }; reusedRuns: number },
+): ResultsBundle {
+  return {
+    rows: aggregateCells(plan, records),
+    records,
+    metadata: collectMetadata({ ...facts, date: new Date(), plannedRuns: plan.runs.length, records }),
+  };
+}
+
 /** How long a merge lock may be held before another host takes it over: a merge takes well under a second. */
 const MERGE_LOCK_STALE_MS = 10 * 60_000;
 
@@ -123,11 +140,7 @@ function foldRecords(dir: string, spec: { name: string; file: string; sha256: st
   if (machine !== undefined && (records.length > 0 || stale > 0)) {
     const produced = options.produced;
     const reused = produced === undefined ? records.length - fromFile.size : records.filter((r) => !produced.has(r.runId)).length;
-    const bundle = {
-      rows: aggregateCells(plan, records),
-      records,
-      metadata: collectMetadata({ ...machine, spec, date: new Date(), plannedRuns: plan.runs.length, records, reusedRuns: reused }),
-    };
+    const bundle = buildResultsBundle(plan, records, { ...machine, spec, reusedRuns: reused });
     if (!hasSameResults(dir, spec.name, bundle)) written = writeResults(dir, spec.name, bundle);
   }
 

@@ -9,10 +9,9 @@
 import type { Shard } from '../matrix/shard.js';
 import type { Plan, RunConfig } from '../matrix/types.js';
 import { FAILED_STATUSES, type StoredRecord } from '../runner/protocol.js';
-import { aggregateCells } from './aggregate.js';
-import { collectMetadata, type MachineFacts } from './metadata.js';
+import type { MachineFacts } from './metadata.js';
 import { openRecordFile, type RecordFileCell, type RecordFileWriter } from './record-files.js';
-import { mergeSpecRecords } from './spec-records.js';
+import { buildResultsBundle, mergeSpecRecords } from './spec-records.js';
 import { writeDerivedResults, type WrittenResults } from './store.js';
 
 export type { MachineFacts } from './metadata.js';
@@ -167,16 +166,7 @@ export class SpecResults {
   /** The CSV and meta.json from every current record (the records themselves are in the record file already). */
   private rebuild(): void {
     const records = [...this.current.values()];
-    writeDerivedResults(this.dir, this.name, {
-      rows: aggregateCells(this.plan, records),
-      metadata: collectMetadata({
-        ...this.machine,
-        spec: { name: this.name, file: this.spec.file, sha256: this.spec.sha256 },
-        date: new Date(),
-        plannedRuns: this.plan.runs.length,
-        records,
-        reusedRuns: records.length - this.produced.size,
-      }),
-    });
+    const spec = { name: this.name, file: this.spec.file, sha256: this.spec.sha256 };
+    writeDerivedResults(this.dir, this.name, buildResultsBundle(this.plan, records, { ...this.machine, spec, reusedRuns: records.length - this.produced.size }));
   }
 }

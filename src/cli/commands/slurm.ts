@@ -215,7 +215,8 @@ function scriptOptions(survey: Survey, resultsDir: string, options: SlurmSubmitO
     cwd: process.cwd(),
     node: process.execPath,
     cli: CLI_FILE,
-    specs: survey.planned.map((p) => resolve(p.spec.file)),
+    // As given: the task starts in the same directory, and meta.json records the spec's path as a local run would.
+    specs: survey.planned.map((p) => p.spec.file),
     resultsDir,
     shardCount: survey.shardCount,
     taskOptions,
