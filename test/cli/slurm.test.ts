@@ -159,7 +159,8 @@ describe(`mpx slurm on a real single-node Slurm${note}`, () => {
     expect(readCsv(join(results, 'drill-four.csv')).map((r) => r.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
   });
 
-  it.skipIf(cluster === null || !cluster.hasGpus)('GPU requests: each task is given a GPU by Slurm (CUDA_VISIBLE_DEVICES), and mpx runs one worker per GPU', async () => {
+  const gpuNote = cluster !== null && !cluster.hasGpus ? ' [SKIPPED: mknod of the fake GPU devices is not permitted here]' : '';
+  it.skipIf(cluster === null || !cluster.hasGpus)(`GPU requests: each task is given a GPU by Slurm (CUDA_VISIBLE_DEVICES), and mpx runs one worker per GPU${gpuNote}`, async () => {
     const cwd = tempDir('gpus');
     const results = join(cwd, 'results');
     const submit = await mpx(cwd, 'slurm', TINY, '--results-dir', results, '--shards', '2', '--gres', 'gpu:1', '--wait');
