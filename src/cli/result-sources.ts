@@ -3,9 +3,10 @@
  * there, read with `git cat-file`/`git ls-tree` — no checkout, the working tree is never touched). `REF:PATH` names
  * a file or directory at that ref.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { MpxError } from '../errors.js';
+import { CAPACITY_SUFFIX, parseCapacityCsv, type CapacityRow } from '../results/capacity.js';
 import { parseRunMetadata, type RunMetadata } from '../results/metadata.js';
 import { parseRecordFile, sortRecordFiles } from '../results/record-files.js';
 import { overlayRecordFiles, readResultTables, readSpecRecords } from '../results/spec-records.js';
@@ -18,7 +19,23 @@ export interface ResultSide {
   label: string;
   /** One CSV named directly (it is compared with the same-named CSV of the other side). */
   isSingleFile: boolean;
+  /** Run matrices: `<spec>.csv`. */
   tables: ResultTable[];
+  /** Capacity searches: `<spec>.capacity.csv` (named `<spec>.capacity`). */
+  capacityTables: Array<ResultTable<CapacityRow>>;
+}
+
+type ParsedTable = ResultTable | ResultTable<CapacityRow>;
+
+/** A side from the CSVs read: run matrices and capacity searches apart. */
+function sideOf(label: string, isSingleFile: boolean, parsed: readonly ParsedTable[]): ResultSide {
+  const isCapacity = (t: ParsedTable): t is ResultTable<CapacityRow> => t.schema.kind === 'capacity';
+  return { label, isSingleFile, tables: parsed.filter((t): t is ResultTable => !isCapacity(t)), capacityTables: parsed.filter(isCapacity) };
+}
+
+/** A results CSV of either kind, by its name: `<spec>.capacity.csv` holds capacity searches. */
+function parseAnyCsv(text: string, name: string, source: string, metadata: RunMetadata | null): ParsedTable {
+  return name.endsWith(CAPACITY_SUFFIX) ? parseCapacityCsv(text, name, source, metadata) : parseResultsCsv(text, name, source, metadata);
 }
 
 export interface SideOptions {
@@ -36,11 +53,14 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
     if (!arg.endsWith('.csv')) {
       throw new MpxError('USAGE', `${arg} is not a results CSV (a .csv file)`, { hint: 'name results/<spec>.csv, a results directory or a git ref' });
     }
-    return { label: arg, isSingleFile: true, tables: [await readTableFile(path, arg)] };
+    return sideOf(arg, true, [await readTableFile(path, arg)]);
   }
   if (info?.isDirectory()) {
-    // Unmerged record files (shards, a run in progress) count: their rows are rebuilt from the records.
-    return { label: arg, isSingleFile: false, tables: readResultTables(path, arg) };
+    // Run matrices with their unmerged record files (shards, a run in progress: rows rebuilt from the records), and
+    // capacity searches.
+    const capacityNames = (await readdir(path)).filter((n) => n.endsWith(`${CAPACITY_SUFFIX}.csv`) && !n.startsWith('.')).sort();
+    const capacity = await Promise.all(capacityNames.map((n) => readTableFile(join(path, n), join(arg, n))));
+    return sideOf(arg, false, [...readResultTables(path, arg), ...capacity]);
   }
   if (options.isPathOnly) {
     throw new MpxError('FILE_NOT_FOUND', `${arg} does not exist`, {
@@ -50,7 +70,7 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
   return loadGitSide(arg, options);
 }
 
-async function readTableFile(path: string, label: string): Promise<ResultTable> {
+async function readTableFile(path: string, label: string): Promise<ParsedTable> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -58,11 +78,12 @@ async function readTableFile(path: string, label: string): Promise<ResultTable> 
     throw new MpxError('RESULTS_IO', `cannot read ${label}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const name = basename(path).replace(/\.csv$/, '');
-  const meta = await readFile(join(dirname(path), `${name}.meta.json`), 'utf8').catch(() => null);
-  const table = parseResultsCsv(text, name, label, parseMetadata(meta));
-  // A CSV named beside its spec's unmerged record files: the rows they change are rebuilt too.
+  const meta = await readFile(join(dirname(path), `${specOf(name)}.meta.json`), 'utf8').catch(() => null);
+  const table = parseAnyCsv(text, name, label, parseMetadata(meta));
+  if (table.schema.kind === 'capacity') return table;
+  // A run matrix's CSV beside its spec's unmerged record files: the rows they change are rebuilt too.
   const { merged, files } = readSpecRecords(dirname(path), name);
-  return overlayRecordFiles(table, name, label, merged, files) ?? table;
+  return overlayRecordFiles(table as ResultTable, name, label, merged, files) ?? table;
 }
 
 /** Metadata only adds context: a missing or broken meta.json must not block a comparison. */
@@ -96,26 +117,29 @@ async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSid
     if (explicitPath !== null) {
       throw new MpxError('FILE_NOT_FOUND', `${target} does not exist at ${ref}`, { hint: `list what is there: git ls-tree ${ref} -- ${posix.dirname(target)}/` });
     }
-    return { label, isSingleFile: false, tables: [] }; // no results committed there yet: everything is new
+    return sideOf(label, false, []); // no results committed there yet: everything is new
   }
   if (type.stdout.trim() === 'blob') {
     if (!target.endsWith('.csv')) throw new MpxError('USAGE', `${label} is not a results CSV (a .csv file)`);
-    return { label, isSingleFile: true, tables: [await readGitTable(git, ref, target)] };
+    return sideOf(label, true, [await readGitTable(git, ref, target)]);
   }
   const list = await git(['ls-tree', '--name-only', '--end-of-options', object]);
   if (!list.ok) throw new MpxError('RESULTS_IO', `cannot list ${label}: ${list.stderr.trim()}`);
   const entries = list.stdout.split('\n').filter((n) => n !== '' && !n.startsWith('.'));
-  const names = [...new Set(entries.flatMap((n) => (n.endsWith('.csv') ? [n.slice(0, -4)] : n.endsWith('.records') ? [n.slice(0, -8)] : [])))].sort();
+  const capacity = entries.filter((n) => n.endsWith(`${CAPACITY_SUFFIX}.csv`)).sort();
+  const matrixEntries = entries.filter((n) => !n.endsWith(`${CAPACITY_SUFFIX}.csv`));
+  const names = [...new Set(matrixEntries.flatMap((n) => (n.endsWith('.csv') ? [n.slice(0, -4)] : n.endsWith('.records') ? [n.slice(0, -8)] : [])))].sort();
   const tables = await Promise.all(names.map((n) => readGitSpecTable(git, ref, target, n, entries.includes(`${n}.records`))));
-  return { label, isSingleFile: false, tables: tables.filter((t): t is ResultTable => t !== null) };
+  const capacityTables = await Promise.all(capacity.map((n) => readGitTable(git, ref, posix.join(target, n))));
+  return sideOf(label, false, [...tables.filter((t): t is ResultTable => t !== null), ...capacityTables]);
 }
 
-async function readGitTable(git: Git, ref: string, path: string): Promise<ResultTable> {
+async function readGitTable(git: Git, ref: string, path: string): Promise<ParsedTable> {
   const blob = await git(['cat-file', 'blob', gitObject(ref, path)]);
   if (!blob.ok) throw new MpxError('RESULTS_IO', `cannot read ${ref}:${path}: ${blob.stderr.trim()}`);
   const name = posix.basename(path).replace(/\.csv$/, '');
-  const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${name}.meta.json`))]);
-  return parseResultsCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
+  const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${specOf(name)}.meta.json`))]);
+  return parseAnyCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
 }
 
 /** One spec of a results directory at a ref: its CSV and, if record files were committed unmerged, their rows. */
@@ -123,7 +147,7 @@ async function readGitSpecTable(git: Git, ref: string, dir: string, name: string
   const csvPath = posix.join(dir, `${name}.csv`);
   const source = `${ref}:${csvPath}`;
   const hasCsv = (await git(['cat-file', '-e', gitObject(ref, csvPath)])).ok;
-  const table = hasCsv ? await readGitTable(git, ref, csvPath) : null;
+  const table = hasCsv ? ((await readGitTable(git, ref, csvPath)) as ResultTable) : null;
   if (!hasRecords) return table;
   const recordsPath = posix.join(dir, `${name}.records`);
   const list = await git(['ls-tree', '--name-only', '--end-of-options', gitObject(ref, recordsPath)]);
@@ -153,18 +177,29 @@ function gitObject(ref: string, path: string): string {
   return path === '..' || path.startsWith('../') ? `${ref}:${path}` : `${ref}:./${path}`;
 }
 
+/** The spec a table belongs to: a capacity table `<spec>.capacity` shares its spec's meta.json. */
+function specOf(name: string): string {
+  return name.endsWith(CAPACITY_SUFFIX) ? name.slice(0, -CAPACITY_SUFFIX.length) : name;
+}
+
 /**
- * The tables to compare, paired by spec name. A single CSV on one side is compared with the same-named CSV of the
- * other side; two single CSVs are compared with each other whatever their names.
+ * The tables to compare, paired by name (a spec's run matrix and its capacity searches are two tables). A single CSV
+ * on one side is compared with the same-named CSV of the other side; two single CSVs are compared with each other
+ * whatever their names (when they are of one kind).
  */
-export function pairSides(base: ResultSide, head: ResultSide): [ResultTable[], ResultTable[]] {
+export function pairSides(base: ResultSide, head: ResultSide): [ParsedTable[], ParsedTable[]] {
+  const all = (side: ResultSide): ParsedTable[] => [...side.tables, ...side.capacityTables];
+  const [baseTables, headTables] = [all(base), all(head)];
   if (base.isSingleFile && head.isSingleFile) {
-    const [b, h] = [base.tables[0]!, head.tables[0]!];
+    const [b, h] = [baseTables[0]!, headTables[0]!];
+    if (b.schema.kind !== h.schema.kind) {
+      throw new MpxError('USAGE', `${base.label} and ${head.label} are different kinds of results (${b.schema.kind} and ${h.schema.kind}); compare a capacity CSV with a capacity CSV`);
+    }
     return [[{ ...b, name: h.name }], [h]];
   }
-  if (base.isSingleFile) return [base.tables, head.tables.filter((t) => t.name === base.tables[0]!.name)];
-  if (head.isSingleFile) return [base.tables.filter((t) => t.name === head.tables[0]!.name), head.tables];
-  return [base.tables, head.tables];
+  if (base.isSingleFile) return [baseTables, headTables.filter((t) => t.name === baseTables[0]!.name)];
+  if (head.isSingleFile) return [baseTables.filter((t) => t.name === headTables[0]!.name), headTables];
+  return [baseTables, headTables];
 }
 
 /** git for reading a ref: a missing git is bad usage here (a ref was named), not a silent "no results". */

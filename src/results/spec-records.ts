@@ -15,12 +15,13 @@ import { acquireResultsLock, isProcessAlive, type ResultsLock } from '../runner/
 import type { StoredRecord } from '../runner/protocol.js';
 import { MpxError } from '../errors.js';
 import { aggregateCells, sortRecords } from './aggregate.js';
+import { CAPACITY_SUFFIX } from './capacity.js';
 import { COLUMNS } from './columns.js';
 import { csvExporter } from './export/index.js';
 import { collectMetadata, parseRunMetadata, type MachineFacts, type RunMetadata } from './metadata.js';
 import { readRecordFiles, recordsDir, type RecordFile, type RecordFileCell } from './record-files.js';
 import { hasSameResults, readRunRecords, syncDirectory, writeResults, type ResultsBundle, type WrittenResults } from './store.js';
-import { parseResultsCsv, type ResultTable } from './table.js';
+import { parseResultsCsv, RUNS_SCHEMA, type ResultTable } from './table.js';
 
 export interface SpecRecords {
   /** The records of `<name>.runs.jsonl`. */
@@ -229,6 +230,7 @@ export function overlayRecordFiles(
     columns: table?.columns ?? [...COLUMNS],
     rows,
     metadata: table?.metadata ?? newestMetadata(files),
+    schema: RUNS_SCHEMA,
   };
 }
 
@@ -241,7 +243,7 @@ function newestMetadata(files: readonly RecordFile[]): RunMetadata | null {
 }
 
 /**
- * Every spec's results table in a results directory as it stands: each `<name>.csv`, with the rows its unmerged
+ * Every spec's run-matrix table in a results directory as it stands: each `<name>.csv`, with the rows its unmerged
  * record files change rebuilt (`overlayRecordFiles`), and specs that have only record files so far. `label` names the
  * directory in sources (`results` → `results/<name>.csv`). What `mpx diff` and reports read. Throws MpxError
  * RESULTS_IO.
@@ -255,7 +257,8 @@ export function readResultTables(dir: string, label: string): ResultTable[] {
   }
   const specs = new Set<string>();
   for (const name of names) {
-    if (name.startsWith('.')) continue;
+    // Capacity searches (`<spec>.capacity.csv`) are tables of another kind, read by their own parser.
+    if (name.startsWith('.') || name.endsWith(`${CAPACITY_SUFFIX}.csv`)) continue;
     if (name.endsWith('.csv')) specs.add(name.slice(0, -'.csv'.length));
     else if (name.endsWith('.records')) specs.add(name.slice(0, -'.records'.length));
   }

@@ -18,6 +18,7 @@ export const SPEC_DEFAULTS = {
     retries: 0,
   },
   defaults: { batchSize: 32, policy: 'float32', accumulationSteps: 1 },
+  capacity: { metric: 'auto', batchSize: { min: 1, max: 65536 }, confirmSteps: 3, margin: 0.05 },
   mlp: { input: [784], hidden: [512, 512], classes: 10 },
   cnn: { input: [28, 28, 1], filters: [16, 32], kernelSize: 3, dense: [64], classes: 10 },
   layer: { activation: 'linear', useBias: true, strides: 1, padding: 'valid', poolSize: 2 },

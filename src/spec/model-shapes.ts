@@ -119,3 +119,29 @@ export function inferLayerShapes(model: ModelDef): number[][] {
   }
   return shapes;
 }
+
+/** Trainable values of one layer (weights and biases) given its input shape; 0 for layers without weights. */
+export function layerParameterCounts(layer: LayerDef, input: readonly number[]): number[] {
+  switch (layer.type) {
+    case 'dense':
+      return layer.useBias ? [input[0]! * layer.units, layer.units] : [input[0]! * layer.units];
+    case 'conv2d': {
+      const kernel = layer.kernelSize[0] * layer.kernelSize[1] * input[2]! * layer.filters;
+      return layer.useBias ? [kernel, layer.filters] : [kernel];
+    }
+    case 'maxPooling2d':
+    case 'flatten':
+    case 'dropout':
+    case 'activation':
+      return [];
+  }
+}
+
+/**
+ * The model's variables by size, from its shapes alone (no tensor is made): what the engines create, so `params` of a
+ * run equals the sum (tested against the worker). Throws ModelShapeError for a model whose layers do not fit.
+ */
+export function parameterTensorSizes(model: ModelDef): number[] {
+  const shapes = inferShapes(model.input, model.layers);
+  return model.layers.flatMap((layer, index) => layerParameterCounts(layer, index === 0 ? model.input : shapes[index - 1]!));
+}

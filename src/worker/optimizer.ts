@@ -25,6 +25,8 @@ export interface Optimizer {
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], gradientFactor?: number, ledger?: TensorLedger): void;
   /** The optimizer's slot variables (fp32 state kept between updates). */
   slots(): tf.Variable[];
+  /** Creates the slots of `variables` now (zeros, as a first update would), so that a first update is like any later one. */
+  prepare(variables: readonly tf.Variable[]): void;
   dispose(): void;
 }
 
@@ -84,6 +86,7 @@ class Sgd implements Optimizer {
   slots(): tf.Variable[] {
     return [];
   }
+  prepare(): void {}
   dispose(): void {}
 }
 
@@ -104,6 +107,9 @@ class Momentum implements Optimizer {
   }
   slots(): tf.Variable[] {
     return this.velocity.all();
+  }
+  prepare(variables: readonly tf.Variable[]): void {
+    variables.forEach((v) => this.velocity.get(v));
   }
   dispose(): void {
     this.velocity.dispose();
@@ -152,6 +158,12 @@ class Adam implements Optimizer {
   }
   slots(): tf.Variable[] {
     return [...this.m.all(), ...this.v.all()];
+  }
+  prepare(variables: readonly tf.Variable[]): void {
+    for (const variable of variables) {
+      this.m.get(variable);
+      this.v.get(variable);
+    }
   }
   dispose(): void {
     this.m.dispose();

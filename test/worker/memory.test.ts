@@ -3,7 +3,8 @@ import { startBackend } from '../../src/worker/backend.js';
 import { buildDataset } from '../../src/worker/data.js';
 import { TensorLedger } from '../../src/worker/memory/ledger.js';
 import type { MemoryReport } from '../../src/worker/memory/replay.js';
-import { measureMemory } from '../../src/worker/train.js';
+import { LossScaler } from '../../src/worker/precision/loss-scale.js';
+import { measureMemory, Trainer } from '../../src/worker/train.js';
 import { makeRun } from './make-run.js';
 
 /** A 64-32-32-4 MLP: P = 64·32+32 + 32·32+32 + 32·4+4 = 3,268 parameters. */
@@ -152,6 +153,32 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
       const cnn = measure({ model: 'cnn', batchSize: 64 });
       expect(cnn.peakTorchModeledBytes).toBeGreaterThan(cnn.peakTfModeledBytes);
     });
+  });
+
+  it('one update after the first update\'s state is made holds exactly what the second of two updates holds', () => {
+    // The measurement prepares optimizer slots and accumulators instead of running a first update: the same bytes.
+    const secondOfTwo = (o: Parameters<typeof spec>[0]): MemoryReport => {
+      const run = makeRun(spec(o));
+      const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+      const trainer = new Trainer(run, dataset, null, new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none'));
+      const memory = { ledger, halfPrecision: run.policy !== 'float32' };
+      try {
+        trainer.update(0, memory);
+        ledger.openWindow(trainer.restingRoles());
+        trainer.update(1, memory);
+        return ledger.closeWindow();
+      } finally {
+        trainer.dispose();
+      }
+    };
+    for (const model of ['mlp', 'cnn']) {
+      for (const policy of policies) {
+        for (const [optimizer, accumulationSteps] of [['adam', 1], ['adam', 4], ['momentum', 2], ['sgd', 1]] as const) {
+          const o = { model, policy, optimizer, accumulationSteps, batchSize: 32 };
+          expect(measure(o), JSON.stringify(o)).toEqual(secondOfTwo(o));
+        }
+      }
+    }
   });
 
   it('a run over its memory budget stops with the bytes it reached', () => {

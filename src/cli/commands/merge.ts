@@ -8,7 +8,7 @@ import { mergeSpecRecords } from '../../results/spec-records.js';
 import { FAILED_STATUSES } from '../../runner/protocol.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { loadAndPlan } from '../load-specs.js';
-import { assertNoWholeRun } from '../whole-run.js';
+import { assertNoWholeRun } from '../shard-guards.js';
 
 export interface MergeCommandOptions {
   resultsDir: string;
@@ -19,7 +19,11 @@ export async function mergeCommand(args: string[], options: MergeCommandOptions)
   const planned = await loadAndPlan(args, options);
   assertNoWholeRun(options.resultsDir, 'which merges when it ends', 'wait for it to finish; it merges every record file then');
   let incomplete = 0;
-  for (const { spec, plan } of planned) {
+  for (const { spec, plan, capacity } of planned) {
+    if (capacity !== null) {
+      process.stderr.write(`mpx: ${spec.name}: capacity searches are recorded by whole runs, not shards: nothing to merge\n`);
+      continue;
+    }
     const outcome = await mergeSpecRecords(options.resultsDir, spec, plan);
     const byId = new Map(outcome.records.map((r) => [r.runId, r]));
     const ok = outcome.records.filter((r) => r.status === 'ok').length;

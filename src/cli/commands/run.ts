@@ -3,14 +3,16 @@
  * worker pool, and hand each finished run to its spec's results (`SpecResults` records it at once). `--shard i/n`
  * runs one shard of the selected runs with no lock on the results directory, so shards on many hosts can share it.
  */
-import { cpus, hostname } from 'node:os';
+import { cpus, hostname, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
 import type { TorchDescription } from '../../results/metadata.js';
+import { type MachineFacts, SpecResults } from '../../results/spec-results.js';
+import { capacityRun } from '../../matrix/capacity.js';
+import type { Plan } from '../../matrix/types.js';
 import { assignShards, formatShard, parseShard, type Shard } from '../../matrix/shard.js';
 import { readSpecRecords, type SpecRecords } from '../../results/spec-records.js';
-import { SpecResults } from '../../results/spec-results.js';
 import { assertResultsDirWritable, removeStaleTempFiles } from '../../results/store.js';
 import { findTensorflowPackage, placeWorkers } from '../../runner/devices.js';
 import { startGpuMemorySampler } from '../../runner/gpu-memory.js';
@@ -27,8 +29,10 @@ import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, type RunSelection, selectRuns } from '../select-runs.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SHARD_OOM } from '../exit-codes.js';
 import { interruptOnSignals } from '../signals.js';
-import { assertNoWholeRun } from '../whole-run.js';
+import { assertNoWholeRun, assertShardable } from '../shard-guards.js';
+import { createMemoryCeilings, workerMemoryShare } from '../memory-ceilings.js';
 import { checkTorch } from '../torch.js';
+import { runCapacityPhase } from './run-capacity.js';
 
 export interface RunCommandOptions {
   jobs?: number;
@@ -45,6 +49,8 @@ export interface RunCommandOptions {
   memoryLimit?: string;
   /** `--retries`: restarts of a crashed run, overriding the specs' `train.retries`. */
   retries?: number;
+  /** `--worker-memory`: what one worker may take before the memory guard kills it; default this machine's memory ÷ jobs. */
+  workerMemory?: string;
   /** `--shard <index>/<count>`: run only this shard of the selected runs (1-based). */
   shard?: string;
 }
@@ -65,11 +71,13 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
   const shard = options.shard === undefined ? null : parseShard(options.shard);
   const planned = await loadAndPlan(args, options);
   const filter = parseFilters(options.filter ?? []);
-  assertFilterMatches(filter, planned.map((p) => p.plan));
-  const memoryLimitBytes = parseMemoryLimit(options.memoryLimit);
+  assertFilterMatches(filter, planned.map(filterablePlan));
+  const memoryLimitBytes = parseSizeFlag('--memory-limit', options.memoryLimit);
+  const workerMemoryBytes = parseSizeFlag('--worker-memory', options.workerMemory);
   assertBackendsInstalled(planned);
   const torch = await checkTorch(planned);
   for (const warning of torch.warnings) process.stderr.write(`mpx: ${warning}\n`);
+  assertShardable(planned, shard);
   assertResultsDirWritable(options.resultsDir);
   // A whole run holds the lock from reading the stored records to merging the last result: a second one would run
   // the same runs. Shards take none (each records only its own runs, in files of its own), but do not start beside a
@@ -82,12 +90,15 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
     if (shard === null) removeStaleTempFiles(options.resultsDir, isProcessAlive);
     const env = await collectEnvironment({ cwd: process.cwd(), ignorePaths: [options.resultsDir] });
     const torchFacts = torch.probe === null || torch.worker === null ? null : { version: torch.probe.torch, python: torch.worker.python, cuda: torch.probe.cuda, blas: torch.probe.blas };
-    const inShard = shardMembers(planned, filter, shard);
-    const specs = planned.map((p) => startSpec(p, filter, inShard, shard, { ...env, torch: torchFacts }, options));
+    const machineFacts = machineFactsOf({ ...env, torch: torchFacts });
+    const matrixSpecs = planned.filter((p) => p.capacity === null);
+    const inShard = shardMembers(matrixSpecs, filter, shard);
+    const specs = matrixSpecs.map((p) => startSpec(p, filter, inShard, shard, machineFacts, options));
     if (shard !== null) reportShard(shard, specs);
-    const mayUseCudaTorch = torch.probe?.cuda === true;
-    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, mayUseCudaTorch, options);
-    return await summarise(specs, filter, isInterrupted, shard, options.resultsDir, args);
+    const capacitySpecs = planned.filter((p) => p.capacity !== null);
+    const workers = { memoryLimitBytes, workerMemoryBytes, torchHasCuda: torch.probe?.cuda ?? false, python: torch.worker ?? undefined };
+    const { isInterrupted, capacityFailed } = await runSelected(specs, capacitySpecs, planned, env, workers, { ...options, runFilter: filter, machineFacts });
+    return await summarise(specs, filter, isInterrupted, shard, options.resultsDir, args, capacityFailed);
   } finally {
     lock?.release();
   }
@@ -103,12 +114,22 @@ function shardMembers(planned: readonly PlannedSpec[], filter: RunFilter, shard:
 
 const shardKey = (specName: string, runId: string) => `${specName}\u0000${runId}`;
 
+/** What the metadata of every spec says about this machine and installation. */
+function machineFactsOf(env: Environment & { torch: TorchDescription | null }): MachineFacts {
+  return { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, torch: env.torch, provenance: env.git };
+}
+
+/** The runs --filter is checked against: a matrix's runs, or one probe per capacity search (its model, policy, ...). */
+function filterablePlan({ spec, plan, capacity }: PlannedSpec): Plan {
+  return capacity === null ? plan : { ...plan, runs: capacity.cells.map((cell) => capacityRun(spec, cell, 1, 'probe')) };
+}
+
 function startSpec(
   planned: PlannedSpec,
   filter: RunFilter,
   inShard: ReadonlySet<string> | null,
   shard: Shard | null,
-  env: Environment & { torch: TorchDescription | null },
+  machine: MachineFacts,
   options: RunCommandOptions,
 ): SpecRun {
   const { spec, plan } = planned;
@@ -120,7 +141,6 @@ function startSpec(
     retryFailed: options.retryFailed ?? false,
     isInShard: (run) => isInShard(run.runId),
   });
-  const machine = { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, torch: env.torch, provenance: env.git };
   const results = new SpecResults(spec.name, spec, plan, selection.stored, options.resultsDir, machine, {
     shard,
     host: hostname(),
@@ -158,64 +178,105 @@ function reportLiveWriters({ spec }: PlannedSpec, stored: SpecRecords): void {
   process.stderr.write(`mpx: ${spec.name}: warning: ${live.length} record file(s) are still being written (${who}${live.length > 3 ? ', …' : ''}); runs they have not recorded yet may run twice\n`);
 }
 
-/** Runs every selected run of every spec in one pool; true when the user interrupted it. */
+/**
+ * Runs every selected run of every matrix spec in one pool, then the capacity searches; says whether the user
+ * interrupted it and how many searches failed.
+ */
 async function runSelected(
   specs: SpecRun[],
+  capacitySpecs: PlannedSpec[],
   planned: PlannedSpec[],
   env: Environment,
-  workers: { memoryLimitBytes: number | null; python?: PythonWorker },
-  mayUseCudaTorch: boolean,
-  options: RunCommandOptions,
-): Promise<boolean> {
+  workers: { memoryLimitBytes: number | null; workerMemoryBytes: number | null; torchHasCuda: boolean; python?: PythonWorker },
+  options: RunCommandOptions & { runFilter: RunFilter; machineFacts: MachineFacts },
+): Promise<{ isInterrupted: boolean; capacityFailed: number }> {
   const runs = specs.flatMap((s) => s.selection.toRun);
-  if (runs.length === 0) {
+  if (runs.length === 0 && capacitySpecs.length === 0) {
     process.stderr.write(`mpx: nothing to run: every selected run${options.shard === undefined ? '' : ' of this shard'} has a result (use --force to re-run)\n`);
-    return false;
+    return { isInterrupted: false, capacityFailed: 0 };
   }
   const resultsOf = new Map<RunConfig, SpecResults>();
   for (const s of specs) for (const run of s.selection.toRun) resultsOf.set(run, s.results);
   const mayUseGpus =
     (planned.some((p) => p.spec.backend === 'auto' || p.spec.backend === 'tensorflow') && findTensorflowPackage() === '@tensorflow/tfjs-node-gpu') ||
-    (mayUseCudaTorch && planned.some((p) => p.plan.cells.some((c) => c.backend === 'torch')));
+    (workers.torchHasCuda && planned.some((p) => p.plan.cells.some((c) => c.backend === 'torch')));
   const { jobs, devices } = placeWorkers(mayUseGpus, env.gpus, options.jobs, process.env.CUDA_VISIBLE_DEVICES);
-  const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
-  process.stderr.write(`mpx: ${runs.length} runs from ${planned.length} spec(s), ${jobs} at a time\n`);
-  return interruptOnSignals(async (signal) => {
-    try {
-      await runAll(runs, {
-        jobs,
-        workerFile: WORKER_FILE,
-        signal,
-        failFast: options.failFast,
-        retries: options.retries,
-        ...workers,
-        // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
-        env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
-        ...(devices.length > 0
-          ? {
-              slotEnv: (slot: number) => ({ CUDA_VISIBLE_DEVICES: devices[slot % devices.length]! }),
-              sampleGpuMemory: (pid: number) => startGpuMemorySampler(pid),
-            }
-          : {}),
-        onStart: (run) => progress.start(run),
-        onProgress: (run, step, total) => progress.progress(run, step, total),
-        onRecord: (record, run) => {
-          // An interrupted run measured nothing: not recording it lets the next `mpx run` start it again (and keeps
-          // the result it had before a --force re-run). Recorded first, announced after: a run shown as finished is
-          // on disk.
-          if (isStoredRecord(record)) resultsOf.get(run)!.add(record);
-          progress.finish(record, run);
-        },
-      });
-    } finally {
-      progress.done();
+  const memoryFacts = {
+    totalBytes: totalmem(),
+    jobs,
+    workerMemoryBytes: workers.workerMemoryBytes,
+    budgetOverrideBytes: workers.memoryLimitBytes,
+    hasTensorflowPackage: findTensorflowPackage() !== null,
+    gpuCount: env.gpus.length,
+    torchHasCuda: workers.torchHasCuda,
+  };
+  const workerOptions = {
+    workerFile: WORKER_FILE,
+    retries: options.retries,
+    memoryLimitBytes: workers.memoryLimitBytes,
+    python: workers.python,
+    memoryCeilings: createMemoryCeilings(memoryFacts),
+    workerMemory: workerMemoryShare(memoryFacts),
+    // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
+    env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
+    ...(devices.length > 0
+      ? {
+          slotEnv: (slot: number) => ({ CUDA_VISIBLE_DEVICES: devices[slot % devices.length]! }),
+          sampleGpuMemory: (pid: number) => startGpuMemorySampler(pid),
+        }
+      : {}),
+  };
+  let capacityFailed = 0;
+  const isInterrupted = await interruptOnSignals(async (signal) => {
+    if (runs.length > 0) {
+      const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
+      process.stderr.write(`mpx: ${runs.length} runs from ${specs.length} spec(s), ${jobs} at a time\n`);
+      try {
+        await runAll(runs, {
+          ...workerOptions,
+          jobs,
+          signal,
+          failFast: options.failFast,
+          onStart: (run) => progress.start(run),
+          onProgress: (run, step, total) => progress.progress(run, step, total),
+          onRecord: (record, run) => {
+            // An interrupted run measured nothing: not recording it lets the next `mpx run` start it again (and keeps
+            // the result it had before a --force re-run). Recorded first, announced after: a run shown as finished
+            // is on disk.
+            if (isStoredRecord(record)) resultsOf.get(run)!.add(record);
+            progress.finish(record, run);
+          },
+        });
+      } finally {
+        progress.done();
+      }
     }
+    if (capacitySpecs.length === 0 || signal.aborted) return;
+    const phase = await runCapacityPhase(capacitySpecs, {
+      ...workerOptions,
+      jobs,
+      signal,
+      resultsDir: options.resultsDir,
+      machine: options.machineFacts,
+      force: options.force ?? false,
+      filter: options.runFilter,
+    });
+    capacityFailed = phase.failed;
   });
+  return { isInterrupted, capacityFailed };
 }
 
 /** The last line per spec and the exit code. */
-async function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, shard: Shard | null, resultsDir: string, args: readonly string[]): Promise<number> {
-  let failed = 0;
+async function summarise(
+  specs: SpecRun[],
+  filter: RunFilter,
+  isInterrupted: boolean,
+  shard: Shard | null,
+  resultsDir: string,
+  args: readonly string[],
+  capacityFailed: number,
+): Promise<number> {
+  let failed = capacityFailed;
   let failedEarlier = 0;
   let oom = 0;
   for (const { planned, selection, results, hasRecordFiles, isInShard } of specs) {
@@ -284,12 +345,12 @@ function assertBackendsInstalled(planned: PlannedSpec[]): void {
   }
 }
 
-function parseMemoryLimit(text: string | undefined): number | null {
+function parseSizeFlag(flag: string, text: string | undefined): number | null {
   if (text === undefined) return null;
   const bytes = parseByteSize(text);
   if (bytes === null) {
-    throw new MpxError('USAGE', `--memory-limit must be a size such as ${BYTE_SIZE_EXAMPLES}, got "${text}"`, {
-      hint: 'e.g. mpx run experiments/*.yaml --memory-limit 2GiB',
+    throw new MpxError('USAGE', `${flag} must be a size such as ${BYTE_SIZE_EXAMPLES}, got "${text}"`, {
+      hint: `e.g. mpx run experiments/*.yaml ${flag} 2GiB`,
     });
   }
   return bytes;

@@ -29,6 +29,7 @@ import { shellQuote } from '../../util/shell-quote.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters } from '../select-runs.js';
+import { assertShardable } from '../shard-guards.js';
 
 const CLI_FILE = fileURLToPath(new URL('../main.js', import.meta.url));
 /** Most shards `mpx slurm` makes by default (one per run up to this): what one array of the default MaxArraySize holds. */
@@ -156,6 +157,7 @@ export async function slurmStatusCommand(args: string[], options: SlurmStatusOpt
 
 async function surveyShards(args: string[], options: SlurmStatusOptions, shards: number | undefined, isDryRun: boolean): Promise<Survey> {
   const planned = await loadAndPlan(args, options);
+  assertShardable(planned, 'slurm');
   const filter = parseFilters(options.filter ?? []);
   assertFilterMatches(filter, planned.map((p) => p.plan));
   const key = submissionKey(planned.map((p) => p.spec.name));
