@@ -13,7 +13,8 @@ export type MpxErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'USAGE' // bad command-line usage
   | 'RESULTS_IO' // results directory cannot be written
-  | 'RESULTS_LOCKED'; // another mpx run uses the results directory
+  | 'RESULTS_LOCKED' // another mpx run uses the results directory
+  | 'SCHEDULER'; // the cluster's scheduler (Slurm) is missing or refused a job
 
 export interface MpxErrorLocation {
   file?: string;

@@ -17,11 +17,13 @@ import { measureReport } from './results-report.js';
 import { measureOverhead, measurePool } from './processes.js';
 import { buildNotes, buildRows, renderText, type BenchResults } from './report.js';
 import { measureStock, measureStockInThisProcess } from './stock.js';
+import { measureScaleOut } from './scale-out.js';
 import { measureTorch } from './torch.js';
 
 const MAIN_FILE = fileURLToPath(import.meta.url);
 const WORKER_FILE = join(dirname(MAIN_FILE), '..', 'worker', 'main.js');
 const PROBE_FILE = join(dirname(MAIN_FILE), 'probe.js');
+const CLI_FILE = join(dirname(MAIN_FILE), '..', 'cli', 'main.js');
 
 async function attempt<T>(fn: () => Promise<T> | T): Promise<T | { error: string }> {
   try {
@@ -58,8 +60,9 @@ async function main(): Promise<number> {
   const overhead = await section('overhead', 'per-run overhead and its parts (probes)', () => measureOverhead(WORKER_FILE, PROBE_FILE));
   const pool = await section('pool', '2 workers vs 1 on an 8-run matrix, machine ceiling', () => measurePool(WORKER_FILE, PROBE_FILE));
   const torch = await section('torch', 'the torch engine on the same steps (PyTorch through Python)', () => measureTorch(log));
+  const scaleOut = await section('scaleOut', 'scale-out: submitting 1,000 runs, merging, bookkeeping per run', () => measureScaleOut(CLI_FILE));
 
-  const results: BenchResults = { environment, plan, compute, stock, overhead, pool, torch, report, contention, durationMs: performance.now() - started };
+  const results: BenchResults = { environment, plan, compute, stock, overhead, pool, torch, report, scaleOut, contention, durationMs: performance.now() - started };
   const rows = buildRows(results);
   const notes = buildNotes(results, rows);
   if (values.json) {

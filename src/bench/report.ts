@@ -7,6 +7,7 @@ import type { Contention } from './contention.js';
 import type { BenchEnvironment } from './env.js';
 import type { PlanTiming } from './plan.js';
 import type { ReportTiming } from './results-report.js';
+import type { ScaleOutResults } from './scale-out.js';
 import type { OverheadResults, PoolResults } from './processes.js';
 import type { StockResults } from './stock.js';
 import type { TorchResults } from './torch.js';
@@ -32,6 +33,7 @@ export interface BenchResults {
   pool: PoolResults | { error: string };
   torch: TorchResults | { error: string };
   report: ReportTiming | { error: string };
+  scaleOut: ScaleOutResults | { error: string };
   /** Per section (plan, compute, stock, overhead, pool): other processes' share of the machine; null off Linux. */
   contention: Record<string, Contention | null>;
   durationMs: number;
@@ -46,6 +48,9 @@ export const TARGETS = {
   twoWorkerSpeedup: 1.8,
   planS: 1,
   reportS: 2,
+  submitS: 2,
+  mergeS: 1,
+  bookkeepingGrowth: 1.5,
 } as const;
 
 const ok = <T extends object>(value: T | { error: string }): value is T => !('error' in value);
@@ -282,6 +287,67 @@ export function buildRows(results: BenchResults): Row[] {
     });
   } else {
     rows.push(errorRow('report.1k', 'Report a 1,000-row results CSV', report.error));
+  }
+  rows.push(...scaleOutRows(results.scaleOut));
+  return rows;
+}
+
+/** Submitting, merging and per-run bookkeeping: the costs that grow with the matrix. */
+export function scaleOutRows(scaleOut: BenchResults['scaleOut']): Row[] {
+  if (!ok(scaleOut)) return [errorRow('scale', 'Scale-out (submit, merge, bookkeeping)', scaleOut.error)];
+  const rows: Row[] = [];
+  const { submit, merge, bookkeeping } = scaleOut;
+  if (ok(submit)) {
+    const s = submit.wallMs / 1000;
+    const isOnePerArray = submit.sbatchCalls === submit.arrays + 1;
+    rows.push({
+      id: 'slurm.submit.1000',
+      measurement: `mpx slurm on a ${submit.runs.toLocaleString('en-US')}-run spec, whole CLI (sbatch/scontrol/squeue: a recorded fake)`,
+      value: `${fixed(s)} s, ${submit.sbatchCalls} sbatch calls (${submit.arrays} array of ${submit.shards} tasks + the merge job)`,
+      target: `< ${TARGETS.submitS} s, one sbatch call per array (ratio < 1)`,
+      ratio: s / TARGETS.submitS,
+      pass: s < TARGETS.submitS && isOnePerArray,
+    });
+  } else {
+    rows.push(errorRow('slurm.submit.1000', 'mpx slurm on a 1,000-run spec', submit.error));
+  }
+  rows.push({
+    id: 'merge.1000',
+    measurement: `Merge ${merge.records.toLocaleString('en-US')} records from ${merge.files} shard record files (read, fold, write runs.jsonl, CSV, meta.json; remove)`,
+    value: ms(merge.ms),
+    target: `< ${TARGETS.mergeS} s (ratio < 1)`,
+    ratio: merge.ms / 1000 / TARGETS.mergeS,
+    pass: merge.ms / 1000 < TARGETS.mergeS,
+  });
+  const [small, large] = bookkeeping;
+  if (small && large) {
+    const growth = large.perRunMs / small.perRunMs;
+    rows.push({
+      id: 'bookkeeping.per-run',
+      measurement: `Results bookkeeping per finished run (append + fsync to its record file), ${large.records.toLocaleString('en-US')} ÷ ${small.records.toLocaleString('en-US')} records there`,
+      value: `${ms(large.perRunMs)} vs ${ms(small.perRunMs)}`,
+      target: `constant: ratio ≤ ${TARGETS.bookkeepingGrowth}`,
+      ratio: growth,
+      pass: growth <= TARGETS.bookkeepingGrowth,
+    });
+    for (const b of [small, large]) {
+      rows.push({
+        id: `bookkeeping.rewrite.${b.records}`,
+        measurement: `  before: rewriting runs.jsonl, CSV and meta.json after every run, ${b.records.toLocaleString('en-US')} records`,
+        value: ms(b.rewriteMs),
+        target: '',
+        ratio: null,
+        pass: null,
+      });
+    }
+    rows.push({
+      id: 'bookkeeping.rebuild',
+      measurement: `  CSV + meta.json rebuilt from ${large.records.toLocaleString('en-US')} records (now at most every 5 s, and ≤ 5% of the time)`,
+      value: ms(large.rebuildMs),
+      target: '',
+      ratio: null,
+      pass: null,
+    });
   }
   return rows;
 }

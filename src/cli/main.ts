@@ -2,7 +2,7 @@
 /**
  * The mpx command line: parses flags, calls the stages, renders errors. The one catch for the whole program lives
  * here. Exit codes: 0 ok; 1 some run failed, or a `mpx diff --fail-on` threshold was exceeded; 2 bad input or usage;
- * 70 a bug in mpx; 130 interrupted.
+ * 3 (`mpx run --shard` only) no run failed but some are oom; 70 a bug in mpx; 130 interrupted.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatMpxError, isMpxError } from '../errors.js';
@@ -61,11 +61,13 @@ function buildProgram(setExit: (code: number) => void): Command {
       collect,
       [] as string[],
     )
+    .option('--shard <index/count>', 'run one shard of the selected runs, e.g. 2/4 (1-based; no lock: shards on many hosts may share the results directory; merge them with mpx merge)')
     .addOption(maxRuns)
     .action(
       async (
         specs: string[],
         opts: {
+          shard?: string;
           jobs?: number;
           resultsDir: string;
           failFast: boolean;
@@ -81,6 +83,56 @@ function buildProgram(setExit: (code: number) => void): Command {
         setExit(await (await import('./commands/run.js')).runCommand(specs, opts));
       },
     );
+
+  const slurm = program
+    .command('slurm')
+    .description('run specs on a Slurm cluster as a job array of shards plus a merge job; "mpx slurm status" shows each shard');
+  slurm
+    .command('submit', { isDefault: true })
+    .description('submit the shards whose runs are not recorded yet (all, the first time) and a merge job (the default of mpx slurm)')
+    .argument('<specs...>', 'spec files or globs')
+    .option('--shards <n>', 'array tasks, each one shard of the runs (default: one per run, at most 1000; a resubmission keeps the first count)', positiveInteger('--shards'))
+    .option('--throttle <n>', 'array tasks running at once (sbatch --array=…%n)', positiveInteger('--throttle'))
+    .option('--time <limit>', 'time limit of each task, e.g. 2:00:00 (sbatch --time)')
+    .option('--partition <name>', 'partition to submit to (sbatch --partition)')
+    .option('--gpus-per-task <n>', 'GPUs per task (sbatch --gpus-per-task); mpx pins one worker to each', positiveInteger('--gpus-per-task'))
+    .option('--gres <spec>', 'generic resources per task, e.g. gpu:1 (sbatch --gres)')
+    .option('--cpus-per-task <n>', 'CPUs per task (sbatch --cpus-per-task)', positiveInteger('--cpus-per-task'))
+    .option('--mem <size>', 'memory per task, e.g. 16G (sbatch --mem)')
+    .option('--sbatch <option>', 'any other sbatch option for the tasks and the merge job, e.g. --sbatch=--account=proj (repeatable)', collect, [] as string[])
+    .option('-j, --jobs <n>', 'worker processes per task (default: its GPUs, else its CPUs, else 1)', positiveInteger('--jobs'))
+    .option('--results-dir <dir>', 'the shared results directory (all nodes must see it)', 'results')
+    .option('--filter <key=value,...>', 'run only matching cells, as mpx run --filter (repeatable)', collect, [] as string[])
+    .option('--force', 're-run every selected run, even recorded ones', false)
+    .option('--retry-failed', 'also submit the shards whose runs failed, timed out or crashed, and re-run those runs', false)
+    .option('--memory-limit <size>', 'as mpx run --memory-limit')
+    .option('--retries <n>', 'as mpx run --retries', nonNegativeInteger('--retries'))
+    .option('--dry-run', 'print the scripts and the sbatch commands; submit nothing', false)
+    .option('--wait', 'wait until the tasks and the merge job have ended, then print the status', false)
+    .addOption(maxRuns)
+    .action(async (specs: string[], opts: import('./commands/slurm.js').SlurmSubmitOptions) => {
+      setExit(await (await import('./commands/slurm.js')).slurmSubmitCommand(specs, opts));
+    });
+  slurm
+    .command('status')
+    .description('per shard: done, running, pending, failed or missing (from the recorded runs and squeue)')
+    .argument('<specs...>', 'spec files or globs (as submitted)')
+    .option('--results-dir <dir>', 'the shared results directory', 'results')
+    .option('--filter <key=value,...>', 'as submitted (repeatable)', collect, [] as string[])
+    .addOption(maxRuns)
+    .action(async (specs: string[], opts: import('./commands/slurm.js').SlurmStatusOptions) => {
+      setExit(await (await import('./commands/slurm.js')).slurmStatusCommand(specs, opts));
+    });
+
+  program
+    .command('merge')
+    .description('fold the record files of shards into results/<name>.runs.jsonl and rebuild the CSV and meta.json (runs nothing)')
+    .argument('<specs...>', 'spec files or globs (the specs the shards ran)')
+    .option('--results-dir <dir>', 'the results directory the shards wrote to', 'results')
+    .addOption(maxRuns)
+    .action(async (specs: string[], opts: { resultsDir: string; maxRuns?: number }) => {
+      setExit(await (await import('./commands/merge.js')).mergeCommand(specs, opts));
+    });
 
   program
     .command('diff')

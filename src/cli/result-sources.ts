@@ -8,6 +8,9 @@ import { basename, dirname, join, posix, relative, resolve, sep } from 'node:pat
 import { MpxError } from '../errors.js';
 import { CAPACITY_SUFFIX, parseCapacityCsv, type CapacityRow } from '../results/capacity.js';
 import { parseRunMetadata, type RunMetadata } from '../results/metadata.js';
+import { parseRecordFile, sortRecordFiles } from '../results/record-files.js';
+import { overlayRecordFiles, readResultTables, readSpecRecords } from '../results/spec-records.js';
+import { parseRunRecords } from '../results/store.js';
 import { parseResultsCsv, type ResultTable } from '../results/table.js';
 import { gitIn, type Git } from './git.js';
 
@@ -53,8 +56,11 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
     return sideOf(arg, true, [await readTableFile(path, arg)]);
   }
   if (info?.isDirectory()) {
-    const names = (await readdir(path)).filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
-    return sideOf(arg, false, await Promise.all(names.map((n) => readTableFile(join(path, n), join(arg, n)))));
+    // Run matrices with their unmerged record files (shards, a run in progress: rows rebuilt from the records), and
+    // capacity searches.
+    const capacityNames = (await readdir(path)).filter((n) => n.endsWith(`${CAPACITY_SUFFIX}.csv`) && !n.startsWith('.')).sort();
+    const capacity = await Promise.all(capacityNames.map((n) => readTableFile(join(path, n), join(arg, n))));
+    return sideOf(arg, false, [...readResultTables(path, arg), ...capacity]);
   }
   if (options.isPathOnly) {
     throw new MpxError('FILE_NOT_FOUND', `${arg} does not exist`, {
@@ -73,7 +79,11 @@ async function readTableFile(path: string, label: string): Promise<ParsedTable> 
   }
   const name = basename(path).replace(/\.csv$/, '');
   const meta = await readFile(join(dirname(path), `${specOf(name)}.meta.json`), 'utf8').catch(() => null);
-  return parseAnyCsv(text, name, label, parseMetadata(meta));
+  const table = parseAnyCsv(text, name, label, parseMetadata(meta));
+  if (table.schema.kind === 'capacity') return table;
+  // A run matrix's CSV beside its spec's unmerged record files: the rows they change are rebuilt too.
+  const { merged, files } = readSpecRecords(dirname(path), name);
+  return overlayRecordFiles(table as ResultTable, name, label, merged, files) ?? table;
 }
 
 /** Metadata only adds context: a missing or broken meta.json must not block a comparison. */
@@ -115,8 +125,13 @@ async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSid
   }
   const list = await git(['ls-tree', '--name-only', '--end-of-options', object]);
   if (!list.ok) throw new MpxError('RESULTS_IO', `cannot list ${label}: ${list.stderr.trim()}`);
-  const names = list.stdout.split('\n').filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
-  return sideOf(label, false, await Promise.all(names.map((n) => readGitTable(git, ref, posix.join(target, n)))));
+  const entries = list.stdout.split('\n').filter((n) => n !== '' && !n.startsWith('.'));
+  const capacity = entries.filter((n) => n.endsWith(`${CAPACITY_SUFFIX}.csv`)).sort();
+  const matrixEntries = entries.filter((n) => !n.endsWith(`${CAPACITY_SUFFIX}.csv`));
+  const names = [...new Set(matrixEntries.flatMap((n) => (n.endsWith('.csv') ? [n.slice(0, -4)] : n.endsWith('.records') ? [n.slice(0, -8)] : [])))].sort();
+  const tables = await Promise.all(names.map((n) => readGitSpecTable(git, ref, target, n, entries.includes(`${n}.records`))));
+  const capacityTables = await Promise.all(capacity.map((n) => readGitTable(git, ref, posix.join(target, n))));
+  return sideOf(label, false, [...tables.filter((t): t is ResultTable => t !== null), ...capacityTables]);
 }
 
 async function readGitTable(git: Git, ref: string, path: string): Promise<ParsedTable> {
@@ -125,6 +140,30 @@ async function readGitTable(git: Git, ref: string, path: string): Promise<Parsed
   const name = posix.basename(path).replace(/\.csv$/, '');
   const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${specOf(name)}.meta.json`))]);
   return parseAnyCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
+}
+
+/** One spec of a results directory at a ref: its CSV and, if record files were committed unmerged, their rows. */
+async function readGitSpecTable(git: Git, ref: string, dir: string, name: string, hasRecords: boolean): Promise<ResultTable | null> {
+  const csvPath = posix.join(dir, `${name}.csv`);
+  const source = `${ref}:${csvPath}`;
+  const hasCsv = (await git(['cat-file', '-e', gitObject(ref, csvPath)])).ok;
+  const table = hasCsv ? ((await readGitTable(git, ref, csvPath)) as ResultTable) : null;
+  if (!hasRecords) return table;
+  const recordsPath = posix.join(dir, `${name}.records`);
+  const list = await git(['ls-tree', '--name-only', '--end-of-options', gitObject(ref, recordsPath)]);
+  const fileNames = list.ok ? list.stdout.split('\n').filter((n) => n.endsWith('.jsonl')) : [];
+  const files = await Promise.all(
+    fileNames.map(async (fileName) => {
+      const path = posix.join(recordsPath, fileName);
+      const blob = await git(['cat-file', 'blob', gitObject(ref, path)]);
+      if (!blob.ok) throw new MpxError('RESULTS_IO', `cannot read ${ref}:${path}: ${blob.stderr.trim()}`);
+      return parseRecordFile(blob.stdout, `${ref}:${path}`);
+    }),
+  );
+  const runsPath = posix.join(dir, `${name}.runs.jsonl`);
+  const runs = await git(['cat-file', 'blob', gitObject(ref, runsPath)]);
+  const merged = runs.ok ? parseRunRecords(runs.stdout, `${ref}:${runsPath}`).records : [];
+  return overlayRecordFiles(table, name, source, merged, sortRecordFiles(files));
 }
 
 /** `path` relative to cwd with `/` separators (`.` for cwd itself; may start with `../`). */

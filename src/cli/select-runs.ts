@@ -127,6 +127,8 @@ export interface SelectOptions {
   force: boolean;
   /** Re-run matching runs whose recorded status is failed, timeout or crashed. */
   retryFailed: boolean;
+  /** `--shard`: whether a run belongs to this shard (the partition is of the filtered runs, before resume). @default all */
+  isInShard?: (run: RunConfig) => boolean;
 }
 
 export interface RunSelection {
@@ -138,7 +140,7 @@ export interface RunSelection {
    * interrupted re-run loses nothing; the new record replaces it when it arrives.
    */
   stored: StoredRecord[];
-  /** Planned runs that match the filter. */
+  /** Planned runs that match the filter (and belong to the shard). */
   selected: number;
   /** Selected runs not started because their result is recorded. */
   reused: number;
@@ -167,7 +169,7 @@ export function selectRuns(plan: Plan, storedRecords: readonly StoredRecord[], o
   let reused = 0;
   let reusedFailed = 0;
   for (const run of plan.runs) {
-    if (!matchesFilter(options.filter, run)) continue;
+    if (!matchesFilter(options.filter, run) || options.isInShard?.(run) === false) continue;
     selected += 1;
     const record = latest.get(run.runId);
     const isFinished = record !== undefined && FINISHED_STATUSES.has(record.status);

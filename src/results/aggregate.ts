@@ -3,7 +3,7 @@
  * (max − min), the way hyperfine summarises a benchmark's runs. Pure: no files, no clock. Formatting to text is the
  * columns' job (`columns.ts`); rows keep numbers so every exporter (CSV, Markdown, JSON) starts from the same values.
  */
-import type { Plan } from '../matrix/types.js';
+import type { Plan, RunConfig } from '../matrix/types.js';
 import { RECORDED_STATUSES, type RecordedStatus, type RunMeasurements, type StoredRecord } from '../runner/protocol.js';
 import type { BackendChoice, BackendName, Policy } from '../spec/types.js';
 import { median, range } from '../util/stats.js';
@@ -68,12 +68,15 @@ export interface ResultRow {
   oomReachedBytes: number | null;
 }
 
+/** What aggregation needs of a plan: its cells and which run belongs to which cell. */
+export type PlanOutline = Pick<Plan, 'cells'> & { runs: ReadonlyArray<Pick<RunConfig, 'runId' | 'cellId'>> };
+
 /**
  * One row per cell of `plan`, in matrix order; cells without any record yet are left out.
  * Only records whose `runId` is in `plan.runs` count (stale records from an older spec are ignored); a later record
  * for the same `runId` replaces an earlier one (a rerun). Otherwise the input order does not matter.
  */
-export function aggregateCells(plan: Plan, records: readonly StoredRecord[]): ResultRow[] {
+export function aggregateCells(plan: PlanOutline, records: readonly StoredRecord[]): ResultRow[] {
   const plannedPerCell = new Map<string, number>();
   const plannedRunIds = new Set<string>();
   for (const run of plan.runs) {

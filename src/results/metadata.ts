@@ -43,6 +43,9 @@ export interface MetadataInput {
   reusedRuns?: number;
 }
 
+/** What the metadata says about the machine and the installation: gathered once per `mpx run`. */
+export type MachineFacts = Omit<MetadataInput, 'spec' | 'date' | 'plannedRuns' | 'records' | 'reusedRuns'>;
+
 /** The PyTorch installation a torch worker ran on. */
 export interface TorchDescription {
   version: string;
@@ -72,6 +75,8 @@ export interface RunMetadata {
   torch: TorchDescription | null;
   /** `platform release arch`, e.g. `linux 6.8.0 x64`. */
   os: string;
+  /** Machines that ran the recorded runs (the records' `host`), sorted; several when shards ran on a cluster. */
+  hosts: string[];
   git: Provenance | null;
   spec: { name: string; file: string; sha256: string };
   /** ISO 8601, UTC. */
@@ -98,6 +103,7 @@ export function collectMetadata(input: MetadataInput): RunMetadata {
     gpus: input.gpus.map((g) => ({ name: g.name, driverVersion: g.driverVersion, memoryTotalBytes: g.memoryTotalBytes })),
     torch: input.torch ? { version: input.torch.version, python: input.torch.python, cuda: input.torch.cuda, blas: input.torch.blas } : null,
     os: `${input.os.platform} ${input.os.release} ${input.os.arch}`,
+    hosts: [...new Set(input.records.flatMap((r) => (typeof r.host === 'string' ? [r.host] : [])))].sort(),
     git: input.provenance === null ? null : { ...input.provenance },
     spec: { name: input.spec.name, file: input.spec.file, sha256: input.spec.sha256 },
     date: input.date.toISOString(),
@@ -140,6 +146,7 @@ export function parseRunMetadata(text: string): RunMetadata | null {
       ? { version: value.torch.version, python: str(value.torch.python) ?? '', cuda: value.torch.cuda === true, blas: str(value.torch.blas) ?? '' }
       : null,
     os: str(value.os) ?? '',
+    hosts: Array.isArray(value.hosts) ? value.hosts.filter((h): h is string => typeof h === 'string') : [],
     git: git !== null && typeof git.commit === 'string' ? { commit: git.commit, dirty: typeof git.dirty === 'boolean' ? git.dirty : null } : null,
     spec: { name: str(spec.name) ?? '', file: str(spec.file) ?? '', sha256: str(spec.sha256) ?? '' },
     date: str(value.date) ?? '',

@@ -1,11 +1,11 @@
 /**
- * The only module that writes results. Each file is replaced atomically (temp file in the same directory, fsync,
- * rename), so an interrupted run leaves the previous complete file, never half of one — and the runner can rewrite
- * everything after every finished cell without risking what is already there (hyperfine exports after each
- * benchmark "because we would risk losing them if a later benchmark fails").
+ * The module that writes whole results files (`record-files.ts` appends to the per-writer record files). Each file
+ * is replaced atomically (temp file in the same directory, fsync, rename), so an interrupted run leaves the previous
+ * complete file, never half of one (hyperfine exports after each benchmark "because we would risk losing them if a
+ * later benchmark fails").
  *
  * Synchronous on purpose: the runner calls this as cells finish, possibly from overlapping completions; sync writes
- * cannot interleave, so an older snapshot can never be renamed over a newer one. The files are small.
+ * cannot interleave, so an older snapshot can never be renamed over a newer one.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -78,10 +78,31 @@ export function writeReport(dir: string, specName: string, extension: string, co
   return path;
 }
 
+/**
+ * Rewrites only the files derived from the records, `<name>.csv` and `.meta.json` (the records themselves are safe in
+ * record files): what `mpx run` does every few seconds while runs finish.
+ */
+export function writeDerivedResults(dir: string, specName: string, bundle: Omit<ResultsBundle, 'records'>): WrittenResults {
+  const paths = resultPaths(dir, specName);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw resultsIoError('write', dir, dir, error);
+  }
+  writeFileAtomic(paths.csv, csvExporter.render(bundle.rows, COLUMNS));
+  writeFileAtomic(paths.meta, `${stableJson(bundle.metadata, 2)}\n`);
+  return paths;
+}
+
+/** One record as a line of `runs.jsonl` or of a record file: the same bytes in both. */
+export function renderRecordLine(record: StoredRecord): string {
+  return `${stableJson(record)}\n`;
+}
+
 /** The bytes `writeResults` writes for each file. */
 export function renderResults(bundle: ResultsBundle): { csv: string; meta: string; runs: string } {
   return {
-    runs: sortRecords(bundle.records).map((r) => `${stableJson(r)}\n`).join(''),
+    runs: sortRecords(bundle.records).map(renderRecordLine).join(''),
     csv: csvExporter.render(bundle.rows, COLUMNS),
     meta: `${stableJson(bundle.metadata, 2)}\n`,
   };
@@ -167,8 +188,25 @@ export function readRunRecords(dir: string, specName: string): StoredRecord[] {
     if (errnoCode(error) === 'ENOENT') return [];
     throw resultsIoError('read', path, dir, error);
   }
+  return parseRunRecords(text, path).records;
+}
+
+/**
+ * The run records in the text of a `runs.jsonl` or a record file, in file order. Lines that are not records but
+ * carry `isExtraLine` (a record file's header and footer) are handed back apart. `tornTail`: a last line without its
+ * newline — what a writer killed in the middle of an append leaves — is skipped (its run was never acknowledged, so it
+ * runs again) instead of reported as corrupt. Throws MpxError RESULTS_IO naming the file and line.
+ */
+export function parseRunRecords(
+  text: string,
+  path: string,
+  options: { tornTail?: boolean; isExtraLine?: (value: Record<string, unknown>) => boolean } = {},
+): { records: StoredRecord[]; extra: Array<{ value: Record<string, unknown>; line: number }>; isTorn: boolean } {
   const records: StoredRecord[] = [];
+  const extra: Array<{ value: Record<string, unknown>; line: number }> = [];
   const lines = text.split('\n');
+  const isTorn = options.tornTail === true && lines.length > 0 && lines[lines.length - 1] !== '';
+  if (isTorn) lines.pop();
   for (const [i, line] of lines.entries()) {
     if (line.trim() === '') continue;
     let value: unknown;
@@ -177,11 +215,15 @@ export function readRunRecords(dir: string, specName: string): StoredRecord[] {
     } catch (error) {
       throw corruptLine(path, i + 1, 'is not valid JSON', error);
     }
+    if (options.isExtraLine !== undefined && typeof value === 'object' && value !== null && options.isExtraLine(value as Record<string, unknown>)) {
+      extra.push({ value: value as Record<string, unknown>, line: i + 1 });
+      continue;
+    }
     if (!isRunRecordShape(value)) throw corruptLine(path, i + 1, 'is not a run record');
     const record = reviveRecord(value);
     if (isCompleteRecord(record)) records.push(record);
   }
-  return records;
+  return { records, extra, isTorn };
 }
 
 /** `writeFileAtomic`'s temp files: `.<file name>.<pid>.<8 hex>.tmp`. */
@@ -216,7 +258,8 @@ export function removeStaleTempFiles(dir: string, isAlive: (pid: number) => bool
   return removed;
 }
 
-function writeFileAtomic(path: string, content: string): void {
+/** Replaces `path` with `content` atomically (temp file in the same directory, fsync, rename). */
+export function writeFileAtomic(path: string, content: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
@@ -267,7 +310,7 @@ export function assertResultsDirWritable(dir: string): void {
 }
 
 /** Makes the renames durable across a power loss. Best effort: some platforms cannot open a directory. */
-function syncDirectory(dir: string): void {
+export function syncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');
@@ -279,7 +322,7 @@ function syncDirectory(dir: string): void {
   }
 }
 
-function resultsIoError(action: 'read' | 'write', path: string, dir: string, error: unknown): MpxError {
+export function resultsIoError(action: 'read' | 'write', path: string, dir: string, error: unknown): MpxError {
   const code = errnoCode(error);
   const detail = error instanceof Error ? error.message : String(error);
   return new MpxError('RESULTS_IO', `cannot ${action} results: ${detail}`, {
@@ -318,7 +361,7 @@ function corruptLine(path: string, line: number, problem: string, cause?: unknow
   });
 }
 
-function errnoCode(error: unknown): string | undefined {
+export function errnoCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
@@ -328,7 +371,7 @@ function errnoCode(error: unknown): string | undefined {
  * NaN loss is a result worth keeping, so non-finite numbers are written as the strings "nan", "inf", "-inf" — the
  * spelling of the CSV and of `mpx diff --format json`.
  */
-function stableJson(value: unknown, indent?: number): string {
+export function stableJson(value: unknown, indent?: number): string {
   return JSON.stringify(sortKeys(value), (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? formatNonFinite(v) : v), indent);
 }
 

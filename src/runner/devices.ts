@@ -56,15 +56,37 @@ export function findTensorflowPackage(resolve: (id: string) => string = createRe
 export interface WorkerPlacement {
   /** Workers at once. */
   jobs: number;
-  /** GPUs the workers are pinned to, one per slot (`CUDA_VISIBLE_DEVICES`); empty on CPU backends. */
-  gpus: GpuInfo[];
+  /**
+   * What each slot's `CUDA_VISIBLE_DEVICES` is set to (slot k gets entry k mod length): one GPU per worker; empty on
+   * CPU backends.
+   */
+  devices: string[];
+}
+
+/**
+ * The GPUs a `CUDA_VISIBLE_DEVICES` value lets this process use, as its entries (indices, `GPU-…` UUIDs or `MIG-…`
+ * ids, passed on unchanged); null when the variable is not set. CUDA stops at the first invalid entry: Slurm writes
+ * `NoDevFiles` when its GPUs have no device files, and `-1` hides every GPU.
+ */
+export function parseVisibleDevices(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  const devices: string[] = [];
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    if (entry === '' || entry === 'NoDevFiles' || /^-\d+$/.test(entry)) break;
+    devices.push(entry);
+  }
+  return devices;
 }
 
 /**
  * One worker per core on CPU backends; one per GPU, each pinned to its own, when the workers may train on GPUs (two
- * workers sharing a GPU would measure each other's memory). `jobs` (`--jobs`) overrides the count, not the pinning.
+ * workers sharing a GPU would measure each other's memory). The GPUs are those `CUDA_VISIBLE_DEVICES` names when it is
+ * set (as Slurm, Kubernetes' device plugin and most schedulers set it for a task: the entries are passed on, never
+ * re-indexed from nvidia-smi, which may list GPUs the task was not given), else every GPU nvidia-smi lists. `jobs`
+ * (`--jobs`) overrides the count, not the pinning.
  */
-export function placeWorkers(mayUseGpus: boolean, gpus: readonly GpuInfo[], jobs?: number): WorkerPlacement {
-  const used = mayUseGpus ? [...gpus] : [];
-  return { jobs: jobs ?? Math.max(1, used.length > 0 ? used.length : availableParallelism()), gpus: used };
+export function placeWorkers(mayUseGpus: boolean, gpus: readonly GpuInfo[], jobs?: number, visibleDevices?: string): WorkerPlacement {
+  const visible = parseVisibleDevices(visibleDevices);
+  const devices = !mayUseGpus ? [] : (visible ?? gpus.map((gpu) => String(gpu.index)));
+  return { jobs: jobs ?? Math.max(1, devices.length > 0 ? devices.length : availableParallelism()), devices };
 }

@@ -1,7 +1,8 @@
 /**
- * One `mpx run` per results directory: two runs writing the same CSVs would interleave their records. The lock is a
- * file created exclusively (O_EXCL) holding the owner's pid and host; a lock whose process is gone (crashed, killed)
- * is stale and taken over.
+ * One whole `mpx run` per results directory: two would run the same runs and rewrite the same CSVs (shards of one,
+ * `--shard`, each record only their own runs and take no lock). The lock is a file created exclusively (O_EXCL)
+ * holding the owner's pid and host; a lock whose process is gone (crashed, killed) is stale and taken over. The same
+ * mechanism guards the brief merge of a spec's record files (`results/spec-records.ts`).
  */
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -10,7 +11,7 @@ import { MpxError } from '../errors.js';
 
 export const LOCK_FILE = '.mpx.lock';
 
-interface LockOwner {
+export interface LockOwner {
   pid: number;
   host: string;
   startedAt: string;
@@ -19,6 +20,11 @@ interface LockOwner {
 export interface ResultsLock {
   /** Removes the lock file if it is still ours. Idempotent. */
   release(): void;
+}
+
+/** Who holds the lock file at `path`, if anyone does and it is readable. */
+export function readLockOwner(path: string): LockOwner | null {
+  return readOwner(path);
 }
 
 /** Whether a process with this pid exists on this machine (signal 0 checks without sending anything). */
@@ -71,17 +77,28 @@ function tryCreate(path: string, owner: LockOwner): boolean {
   return true;
 }
 
+export interface LockOptions {
+  /** The lock file's name in the directory. @default LOCK_FILE */
+  file?: string;
+  /**
+   * A lock older than this is stale whoever holds it, on any host: for locks held only briefly (a merge), so a host
+   * that died holding one does not block every other host forever. @default never
+   */
+  staleAfterMs?: number;
+}
+
 /**
  * Takes the lock of `dir` (which must exist) for this process, or throws MpxError `RESULTS_LOCKED` naming the pid
  * that holds it. A lock left by a dead process on this host is taken over.
  */
-export function acquireResultsLock(dir: string, isAlive: (pid: number) => boolean = isProcessAlive): ResultsLock {
-  const path = join(dir, LOCK_FILE);
+export function acquireResultsLock(dir: string, isAlive: (pid: number) => boolean = isProcessAlive, options: LockOptions = {}): ResultsLock {
+  const path = join(dir, options.file ?? LOCK_FILE);
   const me: LockOwner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(path, me)) return ownedLock(path, me);
     const owner = readOwner(path);
-    if (owner && (owner.host !== me.host || isAlive(owner.pid))) {
+    const isOld = owner !== null && options.staleAfterMs !== undefined && Date.now() - Date.parse(owner.startedAt) > options.staleAfterMs;
+    if (owner && !isOld && (owner.host !== me.host || isAlive(owner.pid))) {
       const where = owner.host === me.host ? `pid ${owner.pid}` : `pid ${owner.pid} on ${owner.host}`;
       throw new MpxError('RESULTS_LOCKED', `${dir} is in use by ${where} (another mpx run, started ${owner.startedAt})`, {
         file: path,

@@ -184,6 +184,8 @@ export interface RunRecord {
   gpuPeakBytes: number | null;
   /** Workers started for this run: 1, or more when crashed attempts were retried. */
   attempts: number;
+  /** The machine (`os.hostname()`) that ran it; absent in records written before mpx said so. */
+  host?: string;
 }
 
 /** A record as the results files hold it: never `interrupted`. */

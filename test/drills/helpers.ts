@@ -175,13 +175,45 @@ export interface RunRecordLine {
   reachedBytes: number | null;
 }
 
+/**
+ * Every record of a spec on disk, as raw lines: `<spec>.runs.jsonl` (merged) and the record files runs append to
+ * (`<spec>.records/*.jsonl`, header and footer lines and a torn last line left out). A later line of a run replaces an
+ * earlier one; record-file lines are byte for byte what runs.jsonl holds once merged.
+ */
 export function readRecords(dir: string, spec: string): RunRecordLine[] {
-  const path = join(dir, `${spec}.runs.jsonl`);
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => ({ line, ...(JSON.parse(line) as Omit<RunRecordLine, 'line'>) }));
+  const lines: string[] = [];
+  const merged = join(dir, `${spec}.runs.jsonl`);
+  const recordsDir = join(dir, `${spec}.records`);
+  // Record files first: a merge writes runs.jsonl before it removes the files it folded.
+  const fileLines: string[] = [];
+  if (existsSync(recordsDir)) {
+    for (const name of readdirSync(recordsDir).filter((n) => n.endsWith('.jsonl')).sort()) {
+      let text: string;
+      try {
+        text = readFileSync(join(recordsDir, name), 'utf8');
+      } catch {
+        continue; // merged and removed meanwhile
+      }
+      const parts = text.split('\n');
+      parts.pop(); // '' after the last newline, or a torn last line
+      fileLines.push(...parts.filter((line) => line !== '' && !line.includes('"mpxRecords"')));
+    }
+  }
+  if (existsSync(merged)) lines.push(...readFileSync(merged, 'utf8').split('\n').filter((line) => line !== ''));
+  lines.push(...fileLines);
+  const latest = new Map<string, RunRecordLine>();
+  for (const line of lines) {
+    const record = { line, ...(JSON.parse(line) as Omit<RunRecordLine, 'line'>) };
+    latest.delete(record.runId);
+    latest.set(record.runId, record);
+  }
+  return [...latest.values()];
+}
+
+/** The record files of a spec still in the results directory (none once a whole run has merged them). */
+export function recordFiles(dir: string, spec: string): string[] {
+  const recordsDir = join(dir, `${spec}.records`);
+  return existsSync(recordsDir) ? readdirSync(recordsDir) : [];
 }
 
 export type CsvRow = Record<string, string>;

@@ -20,6 +20,7 @@ import {
   killLeftovers,
   readCsv,
   readRecords,
+  recordFiles,
   removeTempDirs,
   runMpx,
   STACK,
@@ -139,24 +140,28 @@ interface TmpfsRun {
   listing: string[];
   /** A copy of results/ taken after the run. */
   copy: string;
+  /** With `rerun`: the same command run again after the space was freed. */
+  rerun?: Omit<TmpfsRun, 'rerun' | 'results'>;
 }
 
-async function runOnTmpfs(label: string, mode: string, args: string[]): Promise<TmpfsRun> {
+async function runOnTmpfs(label: string, mode: string, args: string[], rerun = false): Promise<TmpfsRun> {
   const out = tempDir(label);
   const result = await execa('unshare', ['--user', '--map-root-user', '--mount', 'sh', join(DRILLS, 'in-tmpfs.sh'), out, mode, ...args], {
-    env: { NODE: process.execPath, MPX_CLI: CLI, MPX_DEBUG: '' },
+    env: { NODE: process.execPath, MPX_CLI: CLI, MPX_DEBUG: '', MPX_DRILL_RERUN: rerun ? '1' : '' },
     reject: false,
-    timeout: 60_000,
+    timeout: 90_000,
   });
   expect(result.exitCode, String(result.stderr)).toBe(0);
-  const read = (name: string) => readFileSync(join(out, name), 'utf8');
-  return {
-    rc: Number(read('rc').trim()),
-    stderr: read('stderr'),
-    results: join(out, 'mnt', 'results'),
-    listing: read('listing').split('\n').filter((n) => n !== ''),
-    copy: join(out, 'copy'),
+  const outcome = (dir: string) => {
+    const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+    return {
+      rc: Number(read('rc').trim()),
+      stderr: read('stderr'),
+      listing: read('listing').split('\n').filter((n) => n !== ''),
+      copy: join(dir, 'copy'),
+    };
   };
+  return { ...outcome(out), results: join(out, 'mnt', 'results'), ...(rerun ? { rerun: outcome(join(out, 'rerun')) } : {}) };
 }
 
 describe(`drill: read-only file system and full disk (real tmpfs)${tmpfsNote}`, () => {
@@ -180,24 +185,57 @@ describe(`drill: read-only file system and full disk (real tmpfs)${tmpfsNote}`, 
     expect(run.listing).toEqual([]);
   });
 
-  it.skipIf(!HAS_TMPFS)('the disk fills up between two runs → exit 2 "disk is full"; the files hold the first run, complete', async () => {
-    // 4 free pages: the lock file, then runs.jsonl, CSV and meta.json of the first record (each < 1 page). The
-    // second record's runs.jsonl needs a 5th page while the old file still exists → ENOSPC.
-    const run = await runOnTmpfs('enospc-mid', `free=${4 * PAGE}`, [OOM, '--jobs', '1']);
+  it.skipIf(!HAS_TMPFS)('the disk fills up while results are merged → exit 2 "disk is full"; no record lost; with space, the next run merges', async () => {
+    // 4 free pages: the lock, the record file (header and both records), runs.jsonl; the CSV finds the disk full.
+    const run = await runOnTmpfs('enospc-merge', `free=${4 * PAGE}`, [OOM, '--jobs', '1'], true);
     expect(run.rc, run.stderr).toBe(2);
     expect(run.stderr).toMatch(/\[2\/2\] oom/);
     const error = run.stderr.split('\n').find((line) => line.startsWith('mpx: /'))!;
-    expect(error).toMatch(new RegExp(`^mpx: ${escape(join(run.results, 'drill-oom.runs.jsonl'))}: cannot write results: ENOSPC`));
+    expect(error).toMatch(new RegExp(`^mpx: ${escape(run.results)}/drill-oom\\.(csv|meta\\.json|runs\\.jsonl): cannot write results: ENOSPC`));
     expect(run.stderr).toMatch(/hint: the disk holding .* is full \(or over quota\); free some space and run again/);
     expect(run.stderr).not.toMatch(/internal error/);
     expect(run.stderr).not.toMatch(STACK);
-    // no temp file, no lock; the three files are the complete state after the first run
-    expect(run.listing.sort()).toEqual(['drill-oom.csv', 'drill-oom.meta.json', 'drill-oom.runs.jsonl']);
-    const records = readRecords(run.copy, 'drill-oom');
-    expect(records).toHaveLength(1);
-    expect(records[0]!.status).toBe('oom');
-    expect(readCsv(run.copy, 'drill-oom').map((r) => r.status)).toEqual(['oom']);
-    const meta = JSON.parse(readFileSync(join(run.copy, 'drill-oom.meta.json'), 'utf8')) as { runs: { oom: number } };
-    expect(meta.runs.oom).toBe(1);
+    // no temp file, no lock; both finished runs are on disk (in the record file, kept because the merge failed)
+    expect(run.listing.filter((name) => name.endsWith('.tmp') || name === LOCK)).toEqual([]);
+    expect(recordFiles(run.copy, 'drill-oom')).toHaveLength(1);
+    expect(readRecords(run.copy, 'drill-oom').map((r) => r.status)).toEqual(['oom', 'oom']);
+
+    // space freed: nothing to run, the merge completes
+    const rerun = run.rerun!;
+    expect(rerun.rc, rerun.stderr).toBe(0);
+    expect(rerun.stderr).toContain('drill-oom: reusing 2 of 2 runs');
+    expect(rerun.stderr).toContain('nothing to run');
+    expect(rerun.listing.sort()).toEqual(['drill-oom.csv', 'drill-oom.meta.json', 'drill-oom.runs.jsonl']);
+    expect(readCsv(rerun.copy, 'drill-oom').map((r) => r.status)).toEqual(['oom', 'oom']);
+    const meta = JSON.parse(readFileSync(join(rerun.copy, 'drill-oom.meta.json'), 'utf8')) as { runs: { oom: number } };
+    expect(meta.runs.oom).toBe(2);
+  });
+
+  it.skipIf(!HAS_TMPFS)('the disk fills up in the middle of appending a record → exit 2; earlier records intact, the cut line ignored; the next run redoes only the rest', async () => {
+    // 2 free pages: the lock and the record file's first page (header and the first records); the append that needs
+    // a second page is cut off at the page boundary (a short write), then fails.
+    const run = await runOnTmpfs('enospc-append', `free=${2 * PAGE}`, [FOUR, '--jobs', '1'], true);
+    expect(run.rc, run.stderr).toBe(2);
+    const error = run.stderr.split('\n').find((line) => line.startsWith('mpx: /'))!;
+    expect(error).toMatch(new RegExp(`^mpx: ${escape(run.results)}/drill-four\\.records/run\\.[^:]+\\.jsonl: cannot write results: ENOSPC`));
+    expect(run.stderr).not.toMatch(STACK);
+    const [file] = recordFiles(run.copy, 'drill-four');
+    const text = readFileSync(join(run.copy, 'drill-four.records', file!), 'utf8');
+    expect(text.endsWith('\n'), 'the append was cut off mid-line').toBe(false);
+    const kept = readRecords(run.copy, 'drill-four');
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    expect(kept.length).toBeLessThan(4);
+    expect(kept.every((r) => r.status === 'ok')).toBe(true);
+
+    const rerun = run.rerun!;
+    expect(rerun.rc, rerun.stderr).toBe(0);
+    expect(rerun.stderr).toContain(`drill-four: reusing ${kept.length} of 4 runs`);
+    expect(rerun.stderr).toContain(`mpx: ${4 - kept.length} runs from 1 spec(s)`);
+    expect(readCsv(rerun.copy, 'drill-four').map((r) => r.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    const all = readRecords(rerun.copy, 'drill-four');
+    expect(all).toHaveLength(4);
+    const lines = new Set(all.map((r) => r.line));
+    for (const record of kept) expect(lines.has(record.line), `record ${record.runId} was rewritten or lost`).toBe(true);
+    expect(recordFiles(rerun.copy, 'drill-four')).toEqual([]);
   });
 });

@@ -26,6 +26,7 @@ describe('collectMetadata', () => {
       cpu: { model: 'Test CPU @ 3.0GHz', cores: 2 },
       gpus: [],
       os: 'linux 6.8.0 x64',
+      hosts: [],
       git: { commit: 'a'.repeat(40), dirty: true },
       spec: { name: 'golden', file: 'experiments/golden.yaml', sha256: 'b'.repeat(64) },
       date: '2025-01-30T12:00:00.000Z',
@@ -39,6 +40,11 @@ describe('collectMetadata', () => {
     const meta = collectMetadata({ ...input, gpus, reusedRuns: 7 });
     expect(meta.gpus).toEqual([{ name: 'NVIDIA H100 80GB HBM3', driverVersion: '550.54.15', memoryTotalBytes: 85_520_809_984 }]);
     expect(meta.runs.reused).toBe(7);
+  });
+
+  it('lists the hosts that ran the records, once each, sorted (records from before hosts were recorded have none)', () => {
+    const hosted = records.map((r, i) => (i % 3 === 2 ? r : { ...r, host: i % 3 === 0 ? 'node-b' : 'node-a' }));
+    expect(collectMetadata({ ...input, records: hosted }).hosts).toEqual(['node-a', 'node-b']);
   });
 
   it('is pure: same input, same output; no CPU info gives a null model', () => {
