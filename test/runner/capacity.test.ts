@@ -21,6 +21,8 @@ describe('runCapacitySearches from recorded probes', () => {
     const reusedProbes: boolean[] = [];
     const searches = await runCapacitySearches(spec, plan, {
       jobs: 2,
+      // never started: every run is found among the records
+      workerFile: '/nonexistent/mpx-worker.js',
       recordOf: (runId): StoredRecord => {
         asked.add(runId);
         const record = stored.get(runId);
