@@ -43,7 +43,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: __proto__, constructor and prototype are reserved names in JavaScript; rename the key`],
   ['deep-nesting.yaml', 'SPEC_LIMIT', `<F>:6:71: maps and lists are nested more than 64 levels deep
   hint: a spec needs only a few levels; check the indentation and brackets`],
-  ['dense-after-conv.yaml', 'SPEC_INVALID', `<F>:7:9: models.convnet.layers[1]: dense needs a flat (rank-1) input, but gets [26, 26, 8]
+  ['dense-after-conv.yaml', 'SPEC_INVALID', `<F>:7:9: models.convnet.layers[1]: dense needs a vector or a sequence [length, features], but gets [26, 26, 8]
   hint: add "- flatten: {}" before it`],
   ['duplicate-axis-value.yaml', 'SPEC_INVALID', `<F>:5:23: matrix.batchSize lists 32 twice, at [0] and [2]
   hint: each value of a list may appear only once`],
@@ -64,7 +64,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: the number is too large to hold (beyond about 1.8e308)`],
   ['many-problems.yaml', 'SPEC_INVALID', `<F>:2:10: repeats must be an integer from 1 to 100, got 0
 <F>:5:10: train.steps must be an integer ≥ 1, got 0
-<F>:6:22: train.optimizer.name must be one of adam, sgd, momentum, got "adamw"
+<F>:6:22: train.optimizer.name must be one of adam, adamw, sgd, momentum, rmsprop, got "adamm"
   hint: did you mean "adam"?
 <F>:8:23: unknown key "hiden" in models.mlp; expected one of: preset, input, hidden, classes
   hint: did you mean "hidden"?
@@ -78,7 +78,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: the mnist package ships 10000 images; training and evaluation images do not overlap`],
   ['mnist-wrong-input.yaml', 'SPEC_INVALID', `<F>:6:12: models.cifar.input must be [784] or [28, 28, 1] for data kind: mnist, got [32, 32, 3]
   hint: mnist images are 28×28 pixels with one grey channel`],
-  ['momentum-with-adam.yaml', 'SPEC_INVALID', `<F>:3:28: train.optimizer.momentum only applies to name: momentum (this optimizer is adam)
+  ['momentum-with-adam.yaml', 'SPEC_INVALID', `<F>:3:28: train.optimizer.momentum only applies to name: momentum or rmsprop (this optimizer is adam)
   hint: remove momentum, or set name: momentum`],
   ['name-absolute.yaml', 'SPEC_INVALID', `<F>:1:7: name must be a safe file name: 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..', got "/tmp/results"`],
   ['name-dotdot.yaml', 'SPEC_INVALID', `<F>:1:7: name must be a safe file name: 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..', got "../../etc/cron.d/x"`],
@@ -103,9 +103,9 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: start each layer on its own "- " list item`],
   ['unknown-backend.yaml', 'SPEC_INVALID', `<F>:2:10: backend must be one of auto, tensorflow, wasm, cpu, torch, got "gpu"
   hint: use "tensorflow" (tfjs-node-gpu on CUDA) or "torch" (PyTorch, CUDA when available)`],
-  ['unknown-layer-key.yaml', 'SPEC_INVALID', `<F>:6:28: unknown key "activaton" in models.tiny.layers[0].dense; expected one of: units, activation, useBias, dtype
+  ['unknown-layer-key.yaml', 'SPEC_INVALID', `<F>:6:28: unknown key "activaton" in models.tiny.layers[0].dense; expected one of: units, activation, useBias, dtype, id, inputs
   hint: did you mean "activation"?`],
-  ['unknown-layer-type.yaml', 'SPEC_INVALID', `<F>:6:9: unknown layer type "dens" in models.tiny.layers[0]; expected one of: dense, conv2d, maxPooling2d, flatten, dropout, activation
+  ['unknown-layer-type.yaml', 'SPEC_INVALID', `<F>:6:9: unknown layer type "dens" in models.tiny.layers[0]; expected one of: dense, conv2d, conv1d, maxPooling2d, averagePooling2d, globalAveragePooling1d, globalAveragePooling2d, flatten, dropout, activation, embedding, layerNormalization, batchNormalization, add, concatenate, multiHeadAttention
   hint: did you mean "dense"?`],
   ['unknown-matrix-key.yaml', 'SPEC_INVALID', `<F>:5:3: unknown key "batchsize" in matrix; expected one of: model, batchSize, policy, accumulationSteps, backend, include, exclude
   hint: did you mean "batchSize"?`],
@@ -119,7 +119,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: did you mean "cnn"?`],
   ['unknown-policy.yaml', 'SPEC_INVALID', `<F>:5:21: matrix.policy[1] must be one of float32, mixed_float16, mixed_bfloat16, got "mixed_fp16"
   hint: did you mean "mixed_float16"?`],
-  ['unknown-preset.yaml', 'SPEC_INVALID', `<F>:3:18: models.net.preset must be one of mlp, cnn, got "resnet"
+  ['unknown-preset.yaml', 'SPEC_INVALID', `<F>:3:18: models.net.preset must be one of mlp, cnn, transformer, resnet, got "vgg"
   hint: or leave out "preset" and write the model out (input, layers)`],
   ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, memoryLimit, maxRuns
   hint: did you mean "seed"?`],

@@ -71,7 +71,7 @@ describe('inferShapes rejects layers that do not fit', () => {
     const error = shapeError(() => inferShapes([28, 28, 1], [conv(8, 3, 1, 'valid'), dense(10)]));
     expect([error.layerIndex, error.message, error.hint]).toEqual([
       1,
-      'layer 2 (dense) needs a flat (rank-1) input, but gets [26, 26, 8]',
+      'layer 2 (dense) needs a vector or a sequence [length, features], but gets [26, 26, 8]',
       'add "- flatten: {}" before it',
     ]);
   });

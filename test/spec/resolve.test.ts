@@ -237,7 +237,7 @@ describe('cross-field rules', () => {
 
   it('asks for input and layers when neither preset nor layers is given', () => {
     expect(() => loadSpecText('name: x\nmodels:\n  m: { input: [4] }\nmatrix: { model: [m] }\n', 's.yaml').spec).toThrow(
-      expect.objectContaining({ message: 'missing required key "layers" in models.m', hint: 'or use preset: mlp or cnn' }),
+      expect.objectContaining({ message: 'missing required key "layers" in models.m', hint: 'or use preset: mlp or cnn or transformer or resnet' }),
     );
   });
 });
