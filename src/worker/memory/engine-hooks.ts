@@ -19,7 +19,7 @@ interface TapeNode {
 }
 interface HookedEngine {
   addTapeNode: (...args: unknown[]) => void;
-  runKernelFunc: (params: { inputs?: Record<string, unknown> | unknown[] }) => unknown;
+  runKernelFunc: (params: { kernelName?: string; attrs?: Record<string, unknown>; inputs?: Record<string, unknown> | unknown[] }) => unknown;
   state: { activeTape: TapeNode[] | null };
   mpxHooks?: boolean;
 }
@@ -42,7 +42,7 @@ export function installEngineHooks(ledger: TensorLedger): void {
       outputs = runKernelFunc(params);
       return outputs;
     } finally {
-      ledger.onKernelEnd(tensorsOf(params.inputs), tensorsOf(outputs));
+      ledger.onKernelEnd(params.kernelName, params.attrs, tensorsOf(params.inputs), tensorsOf(outputs));
     }
   };
 
