@@ -273,8 +273,8 @@ export interface LayerContext {
   asUpdate(fn: () => void, assigned: tf.Variable[]): void;
   /** Runs `fn`, whose buffers exist only because of how tfjs composes an op (not in TensorFlow or PyTorch). */
   tfjsOnly<T>(fn: () => T): T;
-  /** Runs `fn`, whose ops compose the Keras-level op `name` (one kernel in PyTorch); `isEntry`: the op reading its input. */
-  fused<T>(name: string, isEntry: boolean, fn: () => T): T;
+  /** Runs `fn`, whose ops compose one call of the Keras-level op `name` (one kernel in PyTorch: F.gelu, F.layer_norm). */
+  fused<T>(name: string, fn: () => T): T;
 }
 
 /** Layers that do not cast their inputs (Keras: `self.autocast = False`), and so compute on them as they come. */
@@ -317,7 +317,7 @@ function forward(def: ModelDef, graph: ModelGraph, params: LayerParams[], input:
         assigned.forEach((v) => ledger.retag(v, 'parameters'));
       },
       tfjsOnly: (fn) => (ledger ? ledger.withContext({ ...context, isTfjsOnly: true }, fn) : fn()),
-      fused: (name, isEntry, fn) => (ledger ? ledger.withContext({ ...ledger.context, fusedOp: name, isFusedOpEntry: isEntry }, fn) : fn()),
+      fused: (name, fn) => (ledger ? ledger.asFusedOp(name, fn) : fn()),
     };
     const inputHalf = sources.map((v) => (autocast ? isHalf : v.isHalf));
     values.push({ tensor: applyLayer(layer, p, inputs, inputHalf, ctx), isHalf });
@@ -405,14 +405,18 @@ function applyLayer(layer: LayerDef, p: LayerParams, inputs: tf.Tensor[], inputH
 function layerNormalization(x: tf.Tensor, isInputHalf: boolean, p: LayerParams, epsilon: number, ctx: LayerContext): tf.Tensor {
   const out = ctx.inPrecision(false, () => {
     const wide = isInputHalf ? ctx.cast(x, false) : x;
-    const axis = wide.rank - 1;
-    const mean = tf.mean(wide, axis, true);
-    const variance = tf.mean(tf.squaredDifference(wide, mean), axis, true);
-    const inv = tf.mul(tf.rsqrt(tf.add(variance, epsilon)), p.gamma!);
-    const shift = tf.add(tf.mul(tf.neg(mean), inv), p.beta!);
-    return tf.add(tf.mul(wide, inv), shift);
+    return ctx.fused('layerNormalization', () => normalizeLastAxis(wide, p, epsilon));
   });
   return ctx.isHalf ? ctx.cast(out, true) : out;
+}
+
+function normalizeLastAxis(wide: tf.Tensor, p: LayerParams, epsilon: number): tf.Tensor {
+  const axis = wide.rank - 1;
+  const mean = tf.mean(wide, axis, true);
+  const variance = tf.mean(tf.squaredDifference(wide, mean), axis, true);
+  const inv = tf.mul(tf.rsqrt(tf.add(variance, epsilon)), p.gamma!);
+  const shift = tf.add(tf.mul(tf.neg(mean), inv), p.beta!);
+  return tf.add(tf.mul(wide, inv), shift);
 }
 
 /**
@@ -430,25 +434,29 @@ function batchNormalization(
 ): tf.Tensor {
   const out = ctx.inPrecision(false, () => {
     const wide = isInputHalf ? ctx.cast(x, false) : x;
-    const axes = [...Array(wide.rank - 1).keys()];
-    let mean: tf.Tensor = p.movingMean!;
-    let variance: tf.Tensor = p.movingVariance!;
-    if (ctx.training) {
-      mean = tf.mean(wide, axes);
-      variance = tf.mean(tf.squaredDifference(wide, mean), axes);
-      const [batchMean, batchVariance] = [mean, variance];
-      ctx.asUpdate(() => {
-        for (const [moving, batch] of [[p.movingMean!, batchMean], [p.movingVariance!, batchVariance]] as const) {
-          const next = tf.add(tf.mul(moving, layer.momentum), tf.mul(batch, 1 - layer.momentum));
-          moving.assign(next);
-          next.dispose();
-        }
-      }, [p.movingMean!, p.movingVariance!]);
-    }
-    const inv = tf.mul(tf.rsqrt(tf.add(variance, layer.epsilon)), p.gamma!);
-    return tf.add(tf.mul(wide, inv), tf.sub(p.beta!, tf.mul(mean, inv)));
+    return ctx.fused('batchNormalization', () => normalizeBatch(wide, p, layer, ctx));
   });
   return ctx.isHalf ? ctx.cast(out, true) : out;
+}
+
+function normalizeBatch(wide: tf.Tensor, p: LayerParams, layer: { momentum: number; epsilon: number }, ctx: LayerContext): tf.Tensor {
+  const axes = [...Array(wide.rank - 1).keys()];
+  let mean: tf.Tensor = p.movingMean!;
+  let variance: tf.Tensor = p.movingVariance!;
+  if (ctx.training) {
+    mean = tf.mean(wide, axes);
+    variance = tf.mean(tf.squaredDifference(wide, mean), axes);
+    const [batchMean, batchVariance] = [mean, variance];
+    ctx.asUpdate(() => {
+      for (const [moving, batch] of [[p.movingMean!, batchMean], [p.movingVariance!, batchVariance]] as const) {
+        const next = tf.add(tf.mul(moving, layer.momentum), tf.mul(batch, 1 - layer.momentum));
+        moving.assign(next);
+        next.dispose();
+      }
+    }, [p.movingMean!, p.movingVariance!]);
+  }
+  const inv = tf.mul(tf.rsqrt(tf.add(variance, layer.epsilon)), p.gamma!);
+  return tf.add(tf.mul(wide, inv), tf.sub(p.beta!, tf.mul(mean, inv)));
 }
 
 /** sqrt(2), as TensorFlow's gelu divides by it. */
@@ -473,9 +481,9 @@ export function activate(x: tf.Tensor, activation: Activation, ctx?: Pick<LayerC
     case 'softmax':
       return round(tf.softmax(x));
     case 'gelu': {
-      const fused = ctx?.fused ?? (<T>(_name: string, _isEntry: boolean, fn: () => T) => fn());
-      const half = fused('gelu', true, () => round(tf.mul(x, 0.5)));
-      return fused('gelu', false, () => {
+      const fused = ctx?.fused ?? (<T>(_name: string, fn: () => T) => fn());
+      return fused('gelu', () => {
+        const half = round(tf.mul(x, 0.5));
         const erf = round(tf.erf(round(tf.div(x, SQRT_2))));
         return round(tf.mul(half, round(tf.add(erf, 1))));
       });

@@ -75,7 +75,7 @@ export function installEngineHooks(ledger: TensorLedger): void {
         wrapped[name] = () =>
           inContext(() => {
             const dx = ledger.inGradientScope(thunk);
-            ledger.onGradientResult(node.id, dx);
+            ledger.onGradientResult(node.id, name, dx);
             return dx;
           });
       }

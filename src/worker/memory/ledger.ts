@@ -70,6 +70,13 @@ export class TensorLedger {
     gradient: { allocations: BufferRecord[]; results: Set<BufferRecord>; isInside: boolean } | null;
   } | null = null;
   private virtuals: Array<{ layer: number; record: BufferRecord }> = [];
+  /** Calls of fused ops so far (FusedOp.call). */
+  private fusedCalls = 0;
+
+  /** Runs `fn` as one call of the Keras-level op `name`, which a runtime may run as one kernel (see FusedOp). */
+  asFusedOp<T>(name: string, fn: () => T): T {
+    return this.withContext({ ...this.context, fused: { name, call: this.fusedCalls++ } }, fn);
+  }
 
   constructor(private readonly limitBytes: number | null = null) {}
 
@@ -267,7 +274,7 @@ export class TensorLedger {
         inputs: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, recordOf(t)])),
         outputs: outputs.map(recordOf),
         saved: saved.map(recordOf),
-        ...(this.context.fusedOp === undefined ? {} : { fusedOp: this.context.fusedOp, isFusedOpEntry: this.context.isFusedOpEntry === true }),
+        ...(this.context.fused === undefined ? {} : { fused: this.context.fused }),
       },
     });
   }
@@ -293,13 +300,13 @@ export class TensorLedger {
     }
   }
 
-  /** @internal engine hook: a thunk of the gradient of `nodeId` returned `dx` (the node's saved tensors were needed until now). */
-  onGradientResult(nodeId: number, dx: { dataId: object }): void {
+  /** @internal engine hook: a thunk of the gradient of `nodeId` returned `dx` for its input `input` (the node's saved tensors were needed until now). */
+  onGradientResult(nodeId: number, input: string, dx: { dataId: object }): void {
     const window = this.window;
     if (!window) return;
     const result = window.records.get(dx.dataId);
     if (result !== undefined) window.gradient?.results.add(result);
-    window.log.push({ kind: 'gradient', nodeId, result });
+    window.log.push({ kind: 'gradient', nodeId, input, result });
   }
 
   /** What the gradient allocated and did not return were its temporaries. */

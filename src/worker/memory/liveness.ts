@@ -41,6 +41,7 @@ export interface LivenessReport {
  */
 export function replayLiveness(initial: readonly BufferRecord[], log: readonly LogEvent[], runtime: Runtime = 'tensorflow'): LivenessReport {
   const rules = RUNTIME_RULES[runtime];
+  const fused = fusedCalls(log, rules);
   const start = new Map<BufferRecord, number>();
   const end = new Map<BufferRecord, number>();
   const extend = (record: BufferRecord, index: number) => {
@@ -64,7 +65,7 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
   log.forEach((event, index) => {
     switch (event.kind) {
       case 'alloc':
-        if (event.record.isTemporary || event.record.isUpdate) return;
+        if (event.record.isTemporary || event.record.isUpdate || fused.internal.has(event.record)) return;
         start.set(event.record, index);
         // Virtual copies live as the ledger logged them (a layer's forward to its backward); others until read.
         end.set(event.record, event.record.isVirtual ? Number.POSITIVE_INFINITY : index);
@@ -113,7 +114,8 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
           const record = node.inputs[input];
           return record !== undefined && requiresGradient.has(record);
         };
-        for (const record of keptForGradient(node, rules, needsGradient)) extend(record, index);
+        const call = node.fused === undefined ? undefined : fused.inputs.get(node.fused.call);
+        for (const record of call ?? keptForGradient(node, rules, needsGradient)) extend(record, index);
         const bytes = event.result === undefined ? undefined : rules.resultBytes(node, event.result);
         if (bytes !== undefined) bytesOverride.set(event.result!, bytes);
         const kept = keptFrom.get(node.id);
@@ -164,6 +166,56 @@ export function replayLiveness(initial: readonly BufferRecord[], log: readonly L
     for (const [item, sign] of changes) if (sign === -1) apply(item, -1);
   }
   return { peakBytes: Math.round(peak), activationsPeakBytes: Math.round(activationsPeak) };
+}
+
+/**
+ * The calls of ops the runtime fuses (`rules.fusedOps`): the records internal to each call — forward outputs read
+ * only by the call's own ops, and the gradients the call's ops return for those — which the fused kernel never holds,
+ * and each call's external inputs, which its gradient keeps.
+ */
+function fusedCalls(log: readonly LogEvent[], rules: RuntimeRules): { internal: Set<BufferRecord>; inputs: Map<number, BufferRecord[]> } {
+  const producedIn = new Map<BufferRecord, number>();
+  const consumers = new Map<BufferRecord, Set<number | undefined>>();
+  const nodes = new Map<number, TapeNodeInfo>();
+  const seen = new Set<BufferRecord>();
+  for (const event of log) {
+    if (event.kind !== 'node') continue;
+    const node = event.node;
+    nodes.set(node.id, node);
+    const call = node.fused !== undefined && rules.fusedOps.has(node.fused.name) ? node.fused.call : undefined;
+    for (const record of Object.values(node.inputs)) {
+      if (record === undefined) continue;
+      let set = consumers.get(record);
+      if (set === undefined) consumers.set(record, (set = new Set()));
+      set.add(call);
+    }
+    // Made by the call: not seen before it (tfjs's op wrappers record alias nodes whose output is their input).
+    for (const record of node.outputs) {
+      if (record !== undefined && call !== undefined && !seen.has(record)) producedIn.set(record, call);
+    }
+    for (const record of [...Object.values(node.inputs), ...node.outputs]) if (record !== undefined) seen.add(record);
+  }
+  const internal = new Set<BufferRecord>();
+  for (const [record, call] of producedIn) {
+    const readers = consumers.get(record);
+    if (readers !== undefined && [...readers].every((reader) => reader === call)) internal.add(record);
+  }
+  const inputs = new Map<number, BufferRecord[]>();
+  for (const node of nodes.values()) {
+    if (node.fused === undefined || !rules.fusedOps.has(node.fused.name)) continue;
+    const list = inputs.get(node.fused.call) ?? [];
+    for (const record of Object.values(node.inputs)) {
+      if (record !== undefined && producedIn.get(record) !== node.fused.call && !list.includes(record)) list.push(record);
+    }
+    inputs.set(node.fused.call, list);
+  }
+  for (const event of log) {
+    if (event.kind !== 'gradient' || event.result === undefined || event.input === undefined) continue;
+    const node = nodes.get(event.nodeId);
+    const target = node?.inputs[event.input];
+    if (target !== undefined && internal.has(target)) internal.add(event.result);
+  }
+  return { internal, inputs };
 }
 
 /**

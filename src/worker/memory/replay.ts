@@ -27,9 +27,15 @@ export interface AllocationContext {
    * @default false
    */
   isTfjsOnly?: boolean;
-  /** The ops recorded now compose one Keras-level op that a runtime may fuse (see TapeNodeInfo.fusedOp). */
-  fusedOp?: string;
-  isFusedOpEntry?: boolean;
+  /** The ops recorded now compose one call of a Keras-level op that a runtime may run as one kernel (TapeNodeInfo.fused). */
+  fused?: FusedOp;
+}
+
+/** One call of a Keras-level op made of several tfjs ops, which a runtime may run as one kernel (PyTorch's F.gelu). */
+export interface FusedOp {
+  name: string;
+  /** Distinguishes calls: the ops of one call share it. */
+  call: number;
 }
 
 export interface MemoryReport {
@@ -89,9 +95,8 @@ export interface TapeNodeInfo {
   outputs: Array<BufferRecord | undefined>;
   /** What tfjs saved for the gradient (its registration's inputsToSave / outputsToSave). */
   saved: Array<BufferRecord | undefined>;
-  /** The Keras-level op this node is part of when a runtime runs that op as one kernel (`gelu`), and whether it reads the op's input. */
-  fusedOp?: string;
-  isFusedOpEntry?: boolean;
+  /** The Keras-level op call this node is part of, when a runtime may run that op as one kernel. */
+  fused?: FusedOp;
 }
 
 export type LogEvent =
@@ -104,8 +109,8 @@ export type LogEvent =
   | { kind: 'node'; node: TapeNodeInfo }
   /** The gradient of a tape node begins: from here on the backward pass runs. */
   | { kind: 'gradient-start'; nodeId: number }
-  /** One gradient function of a tape node finished (the node's saved tensors were needed until now); `result` is what it returned. */
-  | { kind: 'gradient'; nodeId: number; result?: BufferRecord }
+  /** One gradient function of a tape node finished (the node's saved tensors were needed until now); `result` is what it returned for input `input`. */
+  | { kind: 'gradient'; nodeId: number; input?: string; result?: BufferRecord }
   /** A backward pass is over (with accumulation, another micro-batch's forward pass may follow). */
   | { kind: 'backward-end' };
 

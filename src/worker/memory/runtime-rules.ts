@@ -25,6 +25,7 @@
  * | AvgPool (x) | nothing (`_AvgPoolGrad`: the input's shape) | PyTorch keeps x (`avg_pool2d_backward(grad, self, …)`) |
  * | Add, Sub, Neg, Reshape, Transpose, Sum, Mean, Concat, Cast, MpxCast, BroadcastTo, … | nothing (shapes) | |
  * | gelu (Multiply, RealDiv, Erf, Add, Multiply: TensorFlow's `tf.nn.gelu` is these ops) | as above: ½x, x/√2 and 1 + erf(…) | PyTorch's `F.gelu` is one op that keeps only its input |
+ * | layer / batch normalisation (`tf.nn.moments` and the normalisation's ops) | as above: the float32 input and small statistics | PyTorch's `F.layer_norm` / `native_batch_norm` are one op each: the same input kept, no full-size intermediates forward or backward |
  *
  * An op not in the table keeps what tfjs's gradient registration saves (`inputsToSave` / `outputsToSave`), which
  * follows TensorFlow's, whenever one of its inputs needs a gradient. TensorFlow's cuDNN workspaces are not modeled.
@@ -43,6 +44,11 @@ export interface RuntimeRules {
   extra(node: TapeNodeInfo): { keptBytes: number; transientBytes: number };
   /** The bytes the runtime holds for a gradient's result when they are not the tensor's (a sparse gradient). */
   resultBytes(node: TapeNodeInfo, result: BufferRecord): number | undefined;
+  /**
+   * Keras-level ops the runtime runs as one kernel (FusedOp): their intermediates, forward and backward, are not
+   * tensors there, and the kernel's gradient keeps the op's inputs.
+   */
+  fusedOps: ReadonlySet<string>;
 }
 
 type Reads = (node: TapeNodeInfo) => Record<string, Array<BufferRecord | undefined>>;
@@ -117,6 +123,7 @@ export const RUNTIME_RULES: Readonly<Record<Runtime, RuntimeRules>> = {
   tensorflow: {
     saved: keptBy(GRADIENT_READS),
     extra: () => NO_EXTRA,
+    fusedOps: new Set(),
     resultBytes: (node, result) => {
       // _GatherV2Grad returns IndexedSlices: the gathered rows' fp32 gradients (the forward output's size) and their ids.
       if (node.kernelName !== 'GatherV2' || result.role !== 'gradients') return undefined;
@@ -124,11 +131,7 @@ export const RUNTIME_RULES: Readonly<Record<Runtime, RuntimeRules>> = {
     },
   },
   pytorch: {
-    saved: (node, needsGradient) => {
-      // PyTorch's F.gelu is one op keeping only its input; mpx's tfjs gelu is TensorFlow's composite of five.
-      if (node.fusedOp === 'gelu') return node.isFusedOpEntry && needsGradient(Object.keys(node.inputs)[0]!) ? [Object.values(node.inputs)[0]] : [];
-      return keptBy(PYTORCH_READS)(node, needsGradient);
-    },
+    saved: keptBy(PYTORCH_READS),
     extra: (node) => {
       const out = node.outputs[0];
       if (out === undefined) return NO_EXTRA;
@@ -139,5 +142,7 @@ export const RUNTIME_RULES: Readonly<Record<Runtime, RuntimeRules>> = {
       return NO_EXTRA;
     },
     resultBytes: () => undefined,
+    // F.gelu, F.layer_norm and native_batch_norm (what the torch engine runs; TensorFlow runs Keras's composites).
+    fusedOps: new Set(['gelu', 'layerNormalization', 'batchNormalization']),
   },
 };
