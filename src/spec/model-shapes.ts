@@ -71,7 +71,7 @@ export function buildModelGraph(input: readonly number[], layers: readonly Layer
     };
     if (layer.id === MODEL_INPUT) fail(`has the id "${MODEL_INPUT}", which is the model input's`, 'choose another id');
     const earlier = indexByName.get(layer.id);
-    if (earlier !== undefined) fail(`has the id ${JSON.stringify(layer.id)} that layer ${earlier + 1} already has`, 'ids of layers must be unique');
+    if (earlier !== undefined) fail(`repeats the id of layer ${earlier + 1}`, 'ids of layers must be unique');
     indexByName.set(layer.id, index);
   });
   const names = [MODEL_INPUT, ...indexByName.keys()];

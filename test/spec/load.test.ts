@@ -60,6 +60,20 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   ['misplaced-preset-key.yaml', 'SPEC_INVALID', `<F>:5:5: "filters" in models.mlp only applies to preset: cnn
   hint: remove "filters", or use preset: cnn`],
   ['empty.yaml', 'SPEC_INVALID', `<F>: the file is empty; a spec needs at least name, models and matrix`],
+  ['embedding-without-tokens.yaml', 'SPEC_INVALID', `<F>:6:20: models.net has an embedding layer, which needs integer token ids, but data kind is synthetic
+  hint: use data: { kind: tokens, vocab: …, length: … }`],
+  ['graph-add-shapes.yaml', 'SPEC_INVALID', `<F>:8:9: models.net.layers[2]: add needs inputs of one shape, but gets [32] from "wide" and [8] from "narrow"
+  hint: add a dense (or 1×1 conv2d) projection on one branch so both have the same shape`],
+  ['graph-cycle.yaml', 'SPEC_INVALID', `<F>:6:45: models.net.layers[0]: dense "a" takes input "c", which depends on this layer's own output: a cycle (a → c → b → a)
+  hint: a model is a graph without cycles: break the loop`],
+  ['graph-defined-later.yaml', 'SPEC_INVALID', `<F>:7:28: models.net.layers[1]: add takes input "b", which is defined after it (layer 3)
+  hint: list layers in the order data flows through them: move it before this one`],
+  ['graph-duplicate-id.yaml', 'SPEC_INVALID', `<F>:7:33: models.net.layers[1]: dense "block" repeats the id of layer 1
+  hint: ids of layers must be unique`],
+  ['graph-unknown-input.yaml', 'SPEC_INVALID', `<F>:8:25: models.net.layers[2]: add takes input "atn", but no layer has that id
+  hint: did you mean "attn"?`],
+  ['graph-unused-layer.yaml', 'SPEC_INVALID', `<F>:6:9: models.net.layers[0]: dense "side" is not used: no layer takes its output, and only the last layer is the model output
+  hint: list "side" in a later layer's inputs, or remove it`],
   ['huge-number.yaml', 'SPEC_INVALID', `<F>:3:10: train.steps must be a finite number, got 1e400
   hint: the number is too large to hold (beyond about 1.8e308)`],
   ['many-problems.yaml', 'SPEC_INVALID', `<F>:2:10: repeats must be an integer from 1 to 100, got 0
@@ -97,6 +111,8 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: the cause may be above this point: check the brackets, quotes and indentation that lead here`],
   ['tab-indent.yaml', 'YAML_SYNTAX', `<F>:3:1: tab used for indentation; YAML indents with spaces only
   hint: replace the tab with spaces`],
+  ['tokens-into-dense.yaml', 'SPEC_INVALID', `<F>:7:16: models.net: dense reads the token ids directly; with data kind: tokens the model input must go to an embedding layer
+  hint: start with "- embedding: { vocab: …, units: … }"`],
   ['two-documents.yaml', 'SPEC_INVALID', `<F>:6:1: the file holds 2 YAML documents; a spec is a single document
   hint: remove the "---" line, or put each spec in its own file`],
   ['two-layer-types.yaml', 'SPEC_INVALID', `<F>:7:9: models.tiny.layers[0] has 2 keys (dense, dropout); a layer is a map with exactly one key, the layer type
@@ -129,6 +145,8 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: define "&name" on a value above the alias`],
   ['warmup-not-below-steps.yaml', 'SPEC_INVALID', `<F>:4:16: train.warmupSteps (5) must be less than train.steps (5)
   hint: warm-up updates are not timed; leave at least one timed update`],
+  ['weight-decay-with-adam.yaml', 'SPEC_INVALID', `<F>:3:28: train.optimizer.weightDecay only applies to name: adamw (this optimizer is adam)
+  hint: remove weightDecay, or set name: adamw`],
   ['zero-batch-size.yaml', 'SPEC_INVALID', `<F>:5:15: matrix.batchSize[0] must be an integer ≥ 1, got 0`],
 ];
 

@@ -53,7 +53,7 @@ export function installEngineHooks(ledger: TensorLedger): void {
     const tape = engine.state.activeTape;
     const node = tape?.[tape.length - 1];
     if (!ledger?.isMeasuring || node === undefined) return;
-    ledger.onTapeNode(node.id, node.kernelName, node.inputs, node.outputs, node.saved ?? []);
+    ledger.onTapeNode(node.id, node.kernelName, node.inputs, node.outputs, node.saved ?? [], (args[5] ?? {}) as Record<string, unknown>);
     if (node.gradient === undefined) return;
     const forwardContext = ledger.context;
     const gradient = node.gradient;

@@ -260,7 +260,14 @@ export class TensorLedger {
   }
 
   /** @internal engine hook: an op was recorded on the tape (forward pass). */
-  onTapeNode(id: number, kernelName: string, inputs: Record<string, { dataId: object }>, outputs: ReadonlyArray<{ dataId: object }>, saved: ReadonlyArray<{ dataId: object }>): void {
+  onTapeNode(
+    id: number,
+    kernelName: string,
+    inputs: Record<string, { dataId: object; shape: number[] }>,
+    outputs: ReadonlyArray<{ dataId: object }>,
+    saved: ReadonlyArray<{ dataId: object }>,
+    attrs: Readonly<Record<string, unknown>> = {},
+  ): void {
     const window = this.window;
     if (!window) return;
     const recordOf = (t: { dataId: object } | undefined) => (t === undefined ? undefined : window.records.get(t.dataId));
@@ -274,6 +281,8 @@ export class TensorLedger {
         inputs: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, recordOf(t)])),
         outputs: outputs.map(recordOf),
         saved: saved.map(recordOf),
+        attrs,
+        inputShapes: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, [...t.shape]])),
         ...(this.context.fused === undefined ? {} : { fused: this.context.fused }),
       },
     });

@@ -95,6 +95,9 @@ export interface TapeNodeInfo {
   outputs: Array<BufferRecord | undefined>;
   /** What tfjs saved for the gradient (its registration's inputsToSave / outputsToSave). */
   saved: Array<BufferRecord | undefined>;
+  /** The kernel's attributes (strides, padding, …) and its inputs' shapes, for rules that depend on them. */
+  attrs: Readonly<Record<string, unknown>>;
+  inputShapes: Readonly<Record<string, readonly number[]>>;
   /** The Keras-level op call this node is part of, when a runtime may run that op as one kernel. */
   fused?: FusedOp;
 }

@@ -16,7 +16,7 @@
  * | BatchMatMul, Multiply (a, b) | a's: b; b's: a (`_BatchMatMulV2Grad`, `_MulGrad`; `mm`, `mul`) | |
  * | RealDiv (a, b) | a's: b; b's: a and b (`_RealDivGrad`; `div.Tensor`) | |
  * | SquaredDifference (a, b) | both: a and b (`_SquaredDifferenceGrad`) | |
- * | Conv2D (x, filter) | x's: filter; filter's: x (`_Conv2DGrad`; `convolution_backward`) | PyTorch's CPU convolution (oneDNN) holds a reorder buffer as large as its output while the convolution and its gradient run |
+ * | Conv2D (x, filter) | x's: filter; filter's: x (`_Conv2DGrad`; `convolution_backward`) | PyTorch's CPU convolution (oneDNN) holds a reorder buffer as large as its output while the convolution and its gradient run; where TensorFlow's `same` padding is uneven the torch engine pads explicitly, and the convolution keeps that padded copy instead of x |
  * | Square, Erf, Log, ClipByValue (x) | x | |
  * | Relu, Softmax, Sigmoid, Tanh, Rsqrt, Sqrt, Exp | the output (`_ReluGrad`: `relu_grad(grad, op.outputs[0])`; `threshold_backward(grad, result)`, `_softmax_backward_data(grad, result)`) | |
  * | Select (condition, t, e) | t's and e's: condition (`_SelectGradV2`; `where`) | |
@@ -117,7 +117,33 @@ const PYTORCH_READS: Readonly<Record<string, Reads>> = {
   ...GRADIENT_READS,
   MaxPool: (node) => ({ x: [node.inputs.x] }),
   AvgPool: ownInput,
+  // With TensorFlow's uneven `same` padding the torch engine pads explicitly (F.pad): the convolution keeps the padded
+  // copy (extra below), not x.
+  Conv2D: (node) => {
+    const { x, filter } = node.inputs;
+    return paddedSize(node) === undefined ? { x: [filter], filter: [x] } : { x: [filter], filter: [] };
+  },
 };
+
+/**
+ * For a Conv2D with `same` padding that TensorFlow splits unevenly (an odd total: even kernels, strides > 1), the
+ * elements of the padded input the torch engine makes (F.pad, mpx_torch/model.py); undefined when the padding is even.
+ */
+function paddedSize(node: TapeNodeInfo): number | undefined {
+  const x = node.inputShapes.x;
+  const filter = node.inputShapes.filter;
+  if (node.attrs.pad !== 'same' || x === undefined || filter === undefined || x.length !== 4) return undefined;
+  const strides = node.attrs.strides;
+  const [sh, sw] = typeof strides === 'number' ? [strides, strides] : Array.isArray(strides) ? (strides as number[]) : [1, 1];
+  const split = (size: number, window: number, stride: number) => {
+    const total = Math.max((Math.ceil(size / stride) - 1) * stride + window - size, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2)] as const;
+  };
+  const [top, bottom] = split(x[1]!, filter[0]!, sh!);
+  const [left, right] = split(x[2]!, filter[1]!, sw!);
+  if (top === bottom && left === right) return undefined;
+  return x[0]! * (x[1]! + top + bottom) * (x[2]! + left + right) * x[3]!;
+}
 
 export const RUNTIME_RULES: Readonly<Record<Runtime, RuntimeRules>> = {
   tensorflow: {
@@ -136,7 +162,12 @@ export const RUNTIME_RULES: Readonly<Record<Runtime, RuntimeRules>> = {
       const out = node.outputs[0];
       if (out === undefined) return NO_EXTRA;
       if (node.kernelName === 'MaxPool') return { keptBytes: out.bytes * INT64_PER_FLOAT32, transientBytes: 0 };
-      if (node.kernelName === 'Conv2D') return { keptBytes: 0, transientBytes: modeledBytes(out, out.role) };
+      if (node.kernelName === 'Conv2D') {
+        const padded = paddedSize(node);
+        const x = node.inputs.x;
+        const keptBytes = padded === undefined || x === undefined ? 0 : (modeledBytes(x, x.role) / (x.bytes / 4)) * padded;
+        return { keptBytes, transientBytes: modeledBytes(out, out.role) };
+      }
       // The ids an embedding keeps are int64 in PyTorch: 4 more bytes per id than tfjs's int32.
       if (node.kernelName === 'GatherV2' && node.inputs.indices !== undefined) return { keptBytes: node.inputs.indices.bytes, transientBytes: 0 };
       return NO_EXTRA;
