@@ -50,6 +50,12 @@ export interface TrainableModel {
   /** True when the last layer is a softmax: the loss then takes probabilities, else logits. */
   outputsProbabilities: boolean;
   forward(x: tf.Tensor, options: ForwardOptions): tf.Tensor;
+  /**
+   * Moves the batch normalisation statistics by the batches of the training forward passes since the last call. Run
+   * after the backward pass: inside the gradient tape tfjs would save the old statistics for a gradient nobody takes
+   * (TensorFlow assigns them in place); the statistics are not used while training, so the values are the same.
+   */
+  applyStateUpdates(ledger?: TensorLedger): void;
   dispose(): void;
 }
 
@@ -130,6 +136,7 @@ export function buildModel(def: ModelDef, seed: number): TrainableModel {
     return p;
   });
   const casts = new WeightCasts();
+  const pending: Array<() => void> = [];
   const last = def.layers[def.layers.length - 1];
   const outputsProbabilities =
     (last?.type === 'activation' && last.activation === 'softmax') ||
@@ -140,8 +147,16 @@ export function buildModel(def: ModelDef, seed: number): TrainableModel {
     state,
     paramCount: variables.reduce((sum, v) => sum + v.size, 0),
     outputsProbabilities,
-    forward: (x, options) => forward(def, graph, params, x, options, casts),
+    forward: (x, options) => forward(def, graph, params, x, options, casts, pending),
+    applyStateUpdates: (ledger) => {
+      const updates = pending.splice(0);
+      const run = () => updates.forEach((update) => update());
+      if (ledger) ledger.withContext({ role: 'other', halfPrecision: false, layer: null, isUpdate: true }, run);
+      else run();
+      if (ledger) state.forEach((v) => ledger.retag(v, 'parameters'));
+    },
     dispose: () => {
+      pending.splice(0).forEach((update) => update());
       casts.dispose();
       [...variables, ...state].forEach((v) => v.dispose());
     },
@@ -269,8 +284,8 @@ export interface LayerContext {
   cast(t: tf.Tensor, toHalf: boolean): tf.Tensor;
   /** Runs `fn` with the layer's new buffers counted at `half` precision (a float32 section of a 16-bit layer). */
   inPrecision<T>(half: boolean, fn: () => T): T;
-  /** Runs `fn` as an in-place variable update (batch normalisation's moving statistics); `assigned` becomes model state. */
-  asUpdate(fn: () => void, assigned: tf.Variable[]): void;
+  /** Queues a variable update (batch normalisation's moving statistics) for `applyStateUpdates`; `kept` are disposed after it. */
+  deferUpdate(update: () => void, kept: tf.Tensor[]): void;
   /** Runs `fn`, whose buffers exist only because of how tfjs composes an op (not in TensorFlow or PyTorch). */
   tfjsOnly<T>(fn: () => T): T;
   /** Runs `fn`, whose ops compose one call of the Keras-level op `name` (one kernel in PyTorch: F.gelu, F.layer_norm). */
@@ -280,7 +295,15 @@ export interface LayerContext {
 /** Layers that do not cast their inputs (Keras: `self.autocast = False`), and so compute on them as they come. */
 const NO_AUTOCAST: ReadonlySet<LayerDef['type']> = new Set(['embedding', 'layerNormalization', 'batchNormalization']);
 
-function forward(def: ModelDef, graph: ModelGraph, params: LayerParams[], input: tf.Tensor, options: ForwardOptions, casts: WeightCasts): tf.Tensor {
+function forward(
+  def: ModelDef,
+  graph: ModelGraph,
+  params: LayerParams[],
+  input: tf.Tensor,
+  options: ForwardOptions,
+  casts: WeightCasts,
+  pending: Array<() => void>,
+): tf.Tensor {
   const { memory } = options;
   const policyGrid = options.grid;
   const policyHalf = policyGrid !== null || memory?.halfPrecision === true;
@@ -311,10 +334,12 @@ function forward(def: ModelDef, graph: ModelGraph, params: LayerParams[], input:
         return t;
       },
       inPrecision: (half, fn) => (ledger ? ledger.withContext({ ...context, halfPrecision: half }, fn) : fn()),
-      asUpdate: (fn, assigned) => {
-        if (!ledger) return fn();
-        ledger.withContext({ role: 'other', halfPrecision: false, layer: null, isUpdate: true }, fn);
-        assigned.forEach((v) => ledger.retag(v, 'parameters'));
+      deferUpdate: (update, kept) => {
+        kept.forEach((t) => tf.keep(t));
+        pending.push(() => {
+          tf.tidy(update);
+          tf.dispose(kept);
+        });
       },
       tfjsOnly: (fn) => (ledger ? ledger.withContext({ ...context, isTfjsOnly: true }, fn) : fn()),
       fused: (name, fn) => (ledger ? ledger.asFusedOp(name, fn) : fn()),
@@ -422,7 +447,7 @@ function normalizeLastAxis(wide: tf.Tensor, p: LayerParams, epsilon: number): tf
 /**
  * Keras 3's BatchNormalization (TensorFlow backend): a float32 copy of a 16-bit input; while training the batch's
  * `tf.nn.moments` over every axis but the last, which also move the float32 moving statistics (m·moving + (1−m)·batch,
- * assigned in place); otherwise the moving statistics. Then `tf.nn.batch_normalization`: inv = rsqrt(variance + ε) ·
+ * assigned after the backward pass: `applyStateUpdates`); otherwise the moving statistics. Then `tf.nn.batch_normalization`: inv = rsqrt(variance + ε) ·
  * gamma; out = x · inv + (beta − mean · inv); cast to the compute dtype.
  */
 function batchNormalization(
@@ -446,14 +471,12 @@ function normalizeBatch(wide: tf.Tensor, p: LayerParams, layer: { momentum: numb
   if (ctx.training) {
     mean = tf.mean(wide, axes);
     variance = tf.mean(tf.squaredDifference(wide, mean), axes);
-    const [batchMean, batchVariance] = [mean, variance];
-    ctx.asUpdate(() => {
+    const [batchMean, batchVariance] = [tf.clone(mean), tf.clone(variance)];
+    ctx.deferUpdate(() => {
       for (const [moving, batch] of [[p.movingMean!, batchMean], [p.movingVariance!, batchVariance]] as const) {
-        const next = tf.add(tf.mul(moving, layer.momentum), tf.mul(batch, 1 - layer.momentum));
-        moving.assign(next);
-        next.dispose();
+        moving.assign(tf.add(tf.mul(moving, layer.momentum), tf.mul(batch, 1 - layer.momentum)));
       }
-    }, [p.movingMean!, p.movingVariance!]);
+    }, [batchMean, batchVariance]);
   }
   const inv = tf.mul(tf.rsqrt(tf.add(variance, layer.epsilon)), p.gamma!);
   return tf.add(tf.mul(wide, inv), tf.sub(p.beta!, tf.mul(mean, inv)));

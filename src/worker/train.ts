@@ -94,6 +94,7 @@ export class Trainer {
         );
       });
       ledger?.endBackward();
+      this.model.applyStateUpdates(ledger);
       lossSum += value.dataSync()[0]! / scale;
       value.dispose();
       grads = variables.map((v) => named[v.name]!);

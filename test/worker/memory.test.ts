@@ -4,6 +4,7 @@ import { buildDataset } from '../../src/worker/data.js';
 import { TensorLedger } from '../../src/worker/memory/ledger.js';
 import type { MemoryReport } from '../../src/worker/memory/replay.js';
 import { measureMemory } from '../../src/worker/train.js';
+import { countParameters } from '../../src/spec/model-shapes.js';
 import { makeRun } from './make-run.js';
 
 /** A 64-32-32-4 MLP: P = 64·32+32 + 32·32+32 + 32·4+4 = 3,268 parameters. */
@@ -27,6 +28,7 @@ matrix:
 }
 
 let ledger: TensorLedger;
+const policies = ['float32', 'mixed_float16', 'mixed_bfloat16'];
 function measure(o: Parameters<typeof spec>[0]): MemoryReport {
   const run = makeRun(spec(o));
   const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
@@ -39,8 +41,6 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     ledger = new TensorLedger();
     ledger.attach();
   });
-
-  const policies = ['float32', 'mixed_float16', 'mixed_bfloat16'];
 
   it('Adam on an MLP: params 4P, grads 4P, optimizer 8P, resting 12P under every policy', () => {
     for (const policy of policies) {
@@ -161,5 +161,71 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     tight.attach();
     expect(() => measureMemory(run, dataset, tight)).toThrow(/above the memory budget of 1000000 bytes/);
     ledger.attach(); // the other tests' ledger counts again
+  });
+});
+
+describe('memory identities of the new families (wasm)', () => {
+  beforeAll(async () => {
+    await startBackend('wasm');
+    ledger = new TensorLedger();
+    ledger.attach();
+  });
+
+  const transformer = (optimizer: string, policy = 'float32', accumulationSteps = 1) => `
+name: t
+seed: 4
+data: { kind: tokens, vocab: 64, length: 16, samples: 256, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0, optimizer: ${optimizer} }
+models:
+  t: { preset: transformer, width: 32, heads: 4, blocks: 2, classes: 4 }
+matrix: { batchSize: [16], policy: [${policy}], accumulationSteps: [${accumulationSteps}] }
+`;
+  const resnet = (optimizer: string, policy = 'float32') => `
+name: r
+seed: 4
+data: { kind: synthetic, samples: 256, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0, optimizer: ${optimizer} }
+models:
+  r: { preset: resnet, input: [8, 8, 2], filters: [4, 8], blocks: 1, classes: 4 }
+matrix: { batchSize: [16], policy: [${policy}] }
+`;
+  const measureSpec = (yaml: string) => {
+    const run = makeRun(yaml);
+    const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+    return { report: measureMemory(run, dataset, ledger), counts: countParameters(run.model) };
+  };
+
+  it('transformer with AdamW: params 4P, slots 8P, resting 12P under every policy; accumulation adds 4P', () => {
+    for (const policy of policies) {
+      const { report, counts } = measureSpec(transformer('{ name: adamw }', policy));
+      const P = counts.trainable;
+      expect(report.peakByRole.parameters).toBe(4 * P);
+      expect(report.peakByRole.optimizer).toBe(8 * P);
+      expect(report.restingBytes).toBe(12 * P);
+      if (policy === 'float32') expect(report.peakModeledBytes).toBe(report.peakBytes);
+      else expect(report.peakTfModeledBytes).toBeLessThan(measureSpec(transformer('{ name: adamw }')).report.peakTfModeledBytes);
+    }
+    const split = measureSpec(transformer('{ name: adamw }', 'float32', 4));
+    expect(split.report.restingBytes).toBe(16 * split.counts.trainable);
+  });
+
+  it('RMSprop keeps Keras\'s slots: 4P, +4P with momentum, +4P centered (not tfjs\'s fixed two)', () => {
+    const resting = (optimizer: string) => {
+      const { report, counts } = measureSpec(transformer(optimizer));
+      return (report.restingBytes - 4 * counts.trainable) / counts.trainable;
+    };
+    expect(resting('{ name: rmsprop }')).toBe(4);
+    expect(resting('{ name: rmsprop, momentum: 0.9 }')).toBe(8);
+    expect(resting('{ name: rmsprop, centered: true }')).toBe(8);
+    expect(resting('{ name: rmsprop, momentum: 0.9, centered: true }')).toBe(12);
+  });
+
+  it('resnet: params are the trainable weights plus batch norm\'s fp32 moving statistics; Adam slots 8P of the trainable ones', () => {
+    for (const policy of policies) {
+      const { report, counts } = measureSpec(resnet('{ name: adam }', policy));
+      expect(report.peakByRole.parameters).toBe(4 * (counts.trainable + counts.nonTrainable));
+      expect(report.peakByRole.optimizer).toBe(8 * counts.trainable);
+      expect(report.restingBytes).toBe(12 * counts.trainable + 4 * counts.nonTrainable);
+    }
   });
 });
