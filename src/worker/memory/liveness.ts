@@ -190,8 +190,9 @@ function fusedCalls(log: readonly LogEvent[], rules: RuntimeRules): { internal: 
       set.add(call);
     }
     // Made by the call: not seen before it (tfjs's op wrappers record alias nodes whose output is their input).
+    const inputs = Object.values(node.inputs);
     for (const record of node.outputs) {
-      if (record !== undefined && call !== undefined && !seen.has(record)) producedIn.set(record, call);
+      if (record !== undefined && call !== undefined && !seen.has(record) && !inputs.includes(record)) producedIn.set(record, call);
     }
     for (const record of [...Object.values(node.inputs), ...node.outputs]) if (record !== undefined) seen.add(record);
   }
