@@ -151,7 +151,7 @@ function expandTransformer(raw: PresetModel, tokens?: TokenDefaults): { input: n
     { type: 'layerNormalization', id: 'final_norm', epsilon: SPEC_DEFAULTS.layerNormalization.epsilon },
     { type: 'globalAveragePooling1d', id: 'pool' },
     { type: 'dense', id: 'logits', units: classes, activation: 'linear', useBias: true },
-    { ...SOFTMAX_FP32, id: 'probabilities' } as LayerDef,
+    { ...SOFTMAX_FP32, id: 'probabilities' },
   );
   return { input: [length], classes, layers };
 }
@@ -203,7 +203,7 @@ function expandResnet(raw: PresetModel): { input: number[]; classes: number; lay
   layers.push(
     { type: 'globalAveragePooling2d', id: 'pool' },
     { type: 'dense', id: 'logits', units: classes, activation: 'linear', useBias: true },
-    { ...SOFTMAX_FP32, id: 'probabilities' } as LayerDef,
+    { ...SOFTMAX_FP32, id: 'probabilities' },
   );
   return { input, classes, layers };
 }

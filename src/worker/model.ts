@@ -366,7 +366,7 @@ function accountCasts(ledger: TensorLedger, index: number, isHalf: boolean, inpu
 
 function applyLayer(layer: LayerDef, p: LayerParams, inputs: tf.Tensor[], inputHalf: boolean[], ctx: LayerContext): tf.Tensor {
   const [x] = inputs as [tf.Tensor];
-  const { round } = ctx;
+  const round = (t: tf.Tensor) => ctx.round(t);
   switch (layer.type) {
     case 'dense': {
       const units = layer.units;
@@ -398,7 +398,7 @@ function applyLayer(layer: LayerDef, p: LayerParams, inputs: tf.Tensor[], inputH
       return ctx.isHalf ? ctx.cast(wide, true) : wide;
     }
     case 'flatten':
-      return tf.reshape(x, [x.shape[0]!, -1]);
+      return tf.reshape(x, [x.shape[0], -1]);
     case 'dropout':
       return ctx.training && layer.rate > 0 ? round(tf.dropout(x, layer.rate, undefined, ctx.dropoutSeed)) : x;
     case 'activation':

@@ -73,7 +73,7 @@ describe('multi-head attention (wasm)', () => {
     const ctx: LayerContext = {
       isHalf: false, grid: null, training: false, dropoutSeed: 1,
       round: (t) => t, weight: (v) => v, cast: (t) => t,
-      inPrecision: (_half, fn) => fn(), asUpdate: (fn) => fn(), tfjsOnly: (fn) => fn(), fused: (_name, fn) => fn(),
+      inPrecision: (_half, fn) => fn(), deferUpdate: () => undefined, tfjsOnly: (fn) => fn(), fused: (_name, fn) => fn(),
     };
     const x = tf.randomNormal([1, 5, 4], 0, 1, 'float32', 12);
     const changed = tf.concat([tf.slice(x, [0, 0, 0], [1, 3, 4]), tf.randomNormal([1, 2, 4], 0, 1, 'float32', 13)], 1);

@@ -32,7 +32,7 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const wasm = backend as BackendWasm;
   const out = wasm.makeOutput(x.shape.slice(), 'float32');
   // Views after the allocation: growing the heap detaches earlier ones.
-  (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(x) as Float32Array);
+  (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(x));
   return out;
 };
 
@@ -59,5 +59,5 @@ export function registerCastKernels(): void {
 
 /** A copy of `x` that the memory model reads as a cast to 16 bits (`toHalf`) or to float32. */
 export function policyCast(x: tf.Tensor, toHalf: boolean): tf.Tensor {
-  return tf.engine().runKernel(CAST_KERNEL, { x }, { toHalf }) as tf.Tensor;
+  return tf.engine().runKernel<tf.Tensor>(CAST_KERNEL, { x }, { toHalf });
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBackend } from '../../../src/worker/backend.js';
 import { TensorLedger } from '../../../src/worker/memory/ledger.js';
 import { policyCast } from '../../../src/worker/memory/policy-cast.js';
