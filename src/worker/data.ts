@@ -23,7 +23,7 @@ export function buildDataset(def: DataDef, inputShape: number[], classes: number
     case 'mnist':
       return buildMnist(def.samples, def.evalSamples, inputShape, seed);
     case 'tokens':
-      return buildTokens(def.samples, def.evalSamples, def.vocab, def.length, classes, seed);
+      return buildTokens(def.samples, def.evalSamples, def.vocab, def.length ?? inputShape[0]!, classes, seed);
     case 'synthetic':
       return buildSynthetic(def.samples, def.evalSamples, def.noise, inputShape, classes, seed);
   }

@@ -253,6 +253,12 @@ describe('tokens data, graphs and the new optimizers', () => {
     expect(s.models.b!.layers[0]).toMatchObject({ vocab: 400 });
   });
 
+  it('without data.length each model\'s input decides: one spec compares sequence lengths', () => {
+    const s = spec('data: { kind: tokens, vocab: 300 }\nmodels:\n  short: { preset: transformer, length: 16 }\n  long: { preset: transformer, length: 256 }');
+    expect(s.data).toMatchObject({ kind: 'tokens', length: null });
+    expect([s.models.short!.input, s.models.long!.input]).toEqual([[16], [256]]);
+  });
+
   it('rejects an embedding whose vocabulary is smaller than the data\'s, and a model of another length', () => {
     expect(() => spec('data: { kind: tokens, vocab: 300, length: 24 }\nmodels:\n  a: { preset: transformer, vocab: 100 }')).toThrow(
       'models.a: the embedding\'s vocab (100) is smaller than data.vocab (300); ids up to 299 occur',

@@ -38,7 +38,8 @@ def build_dataset(data_def, input_shape, classes, seed, mnist_dir=None):
     if data_def['kind'] == 'mnist':
         return _mnist(data_def['samples'], data_def['evalSamples'], input_shape, seed, mnist_dir)
     if data_def['kind'] == 'tokens':
-        return _tokens(data_def['samples'], data_def['evalSamples'], data_def['vocab'], data_def['length'], classes, seed)
+        length = data_def['length'] if data_def.get('length') is not None else input_shape[0]
+        return _tokens(data_def['samples'], data_def['evalSamples'], data_def['vocab'], length, classes, seed)
     return _synthetic(data_def['samples'], data_def['evalSamples'], data_def['noise'], input_shape, classes, seed)
 
 
