@@ -3,11 +3,13 @@
  * parsed before any git work so that a typo in a gate fails at once and never passes silently.
  */
 import { MpxError } from '../errors.js';
+import { CAPACITY_COLUMNS } from '../results/capacity.js';
 import { METRIC_COLUMNS, NOISE_KINDS } from '../results/columns.js';
 import type { FailOnRule, Tolerance } from '../results/diff/compare.js';
 import { didYouMean } from '../util/did-you-mean.js';
 
-const METRICS = METRIC_COLUMNS.map((c) => c.name);
+/** Metrics of run matrices and of capacity searches (`max_batch_size:-1`); a name in both means the same thing in both. */
+const METRICS = [...new Set([...METRIC_COLUMNS, ...CAPACITY_COLUMNS.filter((c) => c.noise !== null)].map((c) => c.name))];
 const AMOUNT = /^([+-]?)(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(%?)$/i;
 
 /** Other names people use for a metric column: camelCase and `_per_second`. */

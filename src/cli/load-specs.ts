@@ -1,15 +1,19 @@
 /** Loads and plans every spec named on the command line, reporting the errors of all files before exiting. */
 import { MpxError } from '../errors.js';
+import { planCapacity, type CapacityPlan } from '../matrix/capacity.js';
 import { planRuns } from '../matrix/plan.js';
 import type { Plan } from '../matrix/types.js';
 import { loadSpec } from '../spec/load.js';
 import { combineErrors, locateProblems, SpecProblems, type SpecLocator } from '../spec/locator.js';
-import type { ExperimentSpec } from '../spec/types.js';
+import type { BackendChoice, ExperimentSpec, Policy } from '../spec/types.js';
 import { resolveSpecFiles } from './files.js';
 
 export interface PlannedSpec {
   spec: ExperimentSpec;
+  /** The runs of a run matrix; empty for a capacity spec (its runs are decided while it searches). */
   plan: Plan;
+  /** The searches of a capacity spec (`capacity:`); null for a run matrix. */
+  capacity: CapacityPlan | null;
   /** Maps paths of the spec to its file, for problems found after loading (e.g. a backend that is not installed). */
   locator: SpecLocator;
 }
@@ -22,7 +26,8 @@ export async function loadAndPlan(args: string[], options: { maxRuns?: number } 
   for (const file of files) {
     try {
       const { spec, locator } = await loadSpec(file);
-      const plan = planLocated(spec, locator, options.maxRuns);
+      const capacity = spec.capacity === null ? null : located(() => planCapacity(spec), locator);
+      const plan = capacity !== null ? { specName: spec.name, cells: [], runs: [] } : located(() => planRuns(spec, { maxRuns: options.maxRuns }), locator);
       const other = names.get(spec.name);
       if (other !== undefined) {
         throw locateProblems(
@@ -31,7 +36,7 @@ export async function loadAndPlan(args: string[], options: { maxRuns?: number } 
         );
       }
       names.set(spec.name, file);
-      planned.push({ spec, plan, locator });
+      planned.push({ spec, plan, capacity, locator });
     } catch (error) {
       if (!(error instanceof MpxError)) throw error;
       errors.push(error);
@@ -41,11 +46,17 @@ export async function loadAndPlan(args: string[], options: { maxRuns?: number } 
   return planned;
 }
 
-function planLocated(spec: ExperimentSpec, locator: SpecLocator, maxRuns: number | undefined): Plan {
+/** Runs a planner, locating its SpecProblems in the file. */
+function located<T>(planner: () => T, locator: SpecLocator): T {
   try {
-    return planRuns(spec, { maxRuns });
+    return planner();
   } catch (error) {
     if (error instanceof SpecProblems) throw locateProblems(error.problems, locator);
     throw error;
   }
+}
+
+/** The cells of a spec whatever its kind: matrix cells, or capacity searches (which have no batch size). */
+export function cellsOf(planned: PlannedSpec): ReadonlyArray<{ backend: BackendChoice; policy: Policy }> {
+  return planned.capacity?.cells ?? planned.plan.cells;
 }

@@ -54,6 +54,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--retry-failed', 're-run the selected runs whose recorded status is failed, timeout or crashed', false)
     .option('--memory-limit <size>', "budget for each run's peak, e.g. 2GiB: TensorFlow-modeled on tfjs, measured on torch (overrides the specs' memoryLimit); over it a run is recorded as oom")
     .option('--retries <n>', "restarts of a crashed run (overrides the specs' train.retries)", nonNegativeInteger('--retries'))
+    .option('--worker-memory <size>', "memory one worker may take, e.g. 8GiB (default: this machine's memory ÷ jobs); a worker past it is killed and its run recorded as oom")
     .option(
       '--filter <key=value,...>',
       'run only matching cells, e.g. policy=mixed_float16,model=cnn; keys: model, batchSize, microBatchSize, policy, accumulationSteps, backend, cellId (snake_case too); "key=a|b" (quoted) or a repeated key = either (repeatable)',
@@ -73,6 +74,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           retryFailed: boolean;
           filter: string[];
           memoryLimit?: string;
+          workerMemory?: string;
           retries?: number;
         },
       ) => {

@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { MpxError } from '../errors.js';
+import { CAPACITY_SUFFIX, parseCapacityCsv, type CapacityRow } from '../results/capacity.js';
 import { parseRunMetadata, type RunMetadata } from '../results/metadata.js';
 import { parseResultsCsv, type ResultTable } from '../results/table.js';
 import { gitIn, type Git } from './git.js';
@@ -15,7 +16,23 @@ export interface ResultSide {
   label: string;
   /** One CSV named directly (it is compared with the same-named CSV of the other side). */
   isSingleFile: boolean;
+  /** Run matrices: `<spec>.csv`. */
   tables: ResultTable[];
+  /** Capacity searches: `<spec>.capacity.csv` (named `<spec>.capacity`). */
+  capacityTables: Array<ResultTable<CapacityRow>>;
+}
+
+type ParsedTable = ResultTable | ResultTable<CapacityRow>;
+
+/** A side from the CSVs read: run matrices and capacity searches apart. */
+function sideOf(label: string, isSingleFile: boolean, parsed: readonly ParsedTable[]): ResultSide {
+  const isCapacity = (t: ParsedTable): t is ResultTable<CapacityRow> => t.schema.kind === 'capacity';
+  return { label, isSingleFile, tables: parsed.filter((t): t is ResultTable => !isCapacity(t)), capacityTables: parsed.filter(isCapacity) };
+}
+
+/** A results CSV of either kind, by its name: `<spec>.capacity.csv` holds capacity searches. */
+function parseAnyCsv(text: string, name: string, source: string, metadata: RunMetadata | null): ParsedTable {
+  return name.endsWith(CAPACITY_SUFFIX) ? parseCapacityCsv(text, name, source, metadata) : parseResultsCsv(text, name, source, metadata);
 }
 
 export interface SideOptions {
@@ -33,12 +50,11 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
     if (!arg.endsWith('.csv')) {
       throw new MpxError('USAGE', `${arg} is not a results CSV (a .csv file)`, { hint: 'name results/<spec>.csv, a results directory or a git ref' });
     }
-    return { label: arg, isSingleFile: true, tables: [await readTableFile(path, arg)] };
+    return sideOf(arg, true, [await readTableFile(path, arg)]);
   }
   if (info?.isDirectory()) {
     const names = (await readdir(path)).filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
-    const tables = await Promise.all(names.map((n) => readTableFile(join(path, n), join(arg, n))));
-    return { label: arg, isSingleFile: false, tables };
+    return sideOf(arg, false, await Promise.all(names.map((n) => readTableFile(join(path, n), join(arg, n)))));
   }
   if (options.isPathOnly) {
     throw new MpxError('FILE_NOT_FOUND', `${arg} does not exist`, {
@@ -48,7 +64,7 @@ export async function loadResultSide(arg: string, options: SideOptions): Promise
   return loadGitSide(arg, options);
 }
 
-async function readTableFile(path: string, label: string): Promise<ResultTable> {
+async function readTableFile(path: string, label: string): Promise<ParsedTable> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -56,8 +72,8 @@ async function readTableFile(path: string, label: string): Promise<ResultTable> 
     throw new MpxError('RESULTS_IO', `cannot read ${label}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const name = basename(path).replace(/\.csv$/, '');
-  const meta = await readFile(join(dirname(path), `${name}.meta.json`), 'utf8').catch(() => null);
-  return parseResultsCsv(text, name, label, parseMetadata(meta));
+  const meta = await readFile(join(dirname(path), `${specOf(name)}.meta.json`), 'utf8').catch(() => null);
+  return parseAnyCsv(text, name, label, parseMetadata(meta));
 }
 
 /** Metadata only adds context: a missing or broken meta.json must not block a comparison. */
@@ -91,25 +107,24 @@ async function loadGitSide(arg: string, options: SideOptions): Promise<ResultSid
     if (explicitPath !== null) {
       throw new MpxError('FILE_NOT_FOUND', `${target} does not exist at ${ref}`, { hint: `list what is there: git ls-tree ${ref} -- ${posix.dirname(target)}/` });
     }
-    return { label, isSingleFile: false, tables: [] }; // no results committed there yet: everything is new
+    return sideOf(label, false, []); // no results committed there yet: everything is new
   }
   if (type.stdout.trim() === 'blob') {
     if (!target.endsWith('.csv')) throw new MpxError('USAGE', `${label} is not a results CSV (a .csv file)`);
-    return { label, isSingleFile: true, tables: [await readGitTable(git, ref, target)] };
+    return sideOf(label, true, [await readGitTable(git, ref, target)]);
   }
   const list = await git(['ls-tree', '--name-only', '--end-of-options', object]);
   if (!list.ok) throw new MpxError('RESULTS_IO', `cannot list ${label}: ${list.stderr.trim()}`);
   const names = list.stdout.split('\n').filter((n) => n.endsWith('.csv') && !n.startsWith('.')).sort();
-  const tables = await Promise.all(names.map((n) => readGitTable(git, ref, posix.join(target, n))));
-  return { label, isSingleFile: false, tables };
+  return sideOf(label, false, await Promise.all(names.map((n) => readGitTable(git, ref, posix.join(target, n)))));
 }
 
-async function readGitTable(git: Git, ref: string, path: string): Promise<ResultTable> {
+async function readGitTable(git: Git, ref: string, path: string): Promise<ParsedTable> {
   const blob = await git(['cat-file', 'blob', gitObject(ref, path)]);
   if (!blob.ok) throw new MpxError('RESULTS_IO', `cannot read ${ref}:${path}: ${blob.stderr.trim()}`);
   const name = posix.basename(path).replace(/\.csv$/, '');
-  const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${name}.meta.json`))]);
-  return parseResultsCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
+  const meta = await git(['cat-file', 'blob', gitObject(ref, posix.join(posix.dirname(path), `${specOf(name)}.meta.json`))]);
+  return parseAnyCsv(blob.stdout, name, `${ref}:${path}`, parseMetadata(meta.ok ? meta.stdout : null));
 }
 
 /** `path` relative to cwd with `/` separators (`.` for cwd itself; may start with `../`). */
@@ -123,18 +138,29 @@ function gitObject(ref: string, path: string): string {
   return path === '..' || path.startsWith('../') ? `${ref}:${path}` : `${ref}:./${path}`;
 }
 
+/** The spec a table belongs to: a capacity table `<spec>.capacity` shares its spec's meta.json. */
+function specOf(name: string): string {
+  return name.endsWith(CAPACITY_SUFFIX) ? name.slice(0, -CAPACITY_SUFFIX.length) : name;
+}
+
 /**
- * The tables to compare, paired by spec name. A single CSV on one side is compared with the same-named CSV of the
- * other side; two single CSVs are compared with each other whatever their names.
+ * The tables to compare, paired by name (a spec's run matrix and its capacity searches are two tables). A single CSV
+ * on one side is compared with the same-named CSV of the other side; two single CSVs are compared with each other
+ * whatever their names (when they are of one kind).
  */
-export function pairSides(base: ResultSide, head: ResultSide): [ResultTable[], ResultTable[]] {
+export function pairSides(base: ResultSide, head: ResultSide): [ParsedTable[], ParsedTable[]] {
+  const all = (side: ResultSide): ParsedTable[] => [...side.tables, ...side.capacityTables];
+  const [baseTables, headTables] = [all(base), all(head)];
   if (base.isSingleFile && head.isSingleFile) {
-    const [b, h] = [base.tables[0]!, head.tables[0]!];
+    const [b, h] = [baseTables[0]!, headTables[0]!];
+    if (b.schema.kind !== h.schema.kind) {
+      throw new MpxError('USAGE', `${base.label} and ${head.label} are different kinds of results (${b.schema.kind} and ${h.schema.kind}); compare a capacity CSV with a capacity CSV`);
+    }
     return [[{ ...b, name: h.name }], [h]];
   }
-  if (base.isSingleFile) return [base.tables, head.tables.filter((t) => t.name === base.tables[0]!.name)];
-  if (head.isSingleFile) return [base.tables.filter((t) => t.name === head.tables[0]!.name), head.tables];
-  return [base.tables, head.tables];
+  if (base.isSingleFile) return [baseTables, headTables.filter((t) => t.name === baseTables[0]!.name)];
+  if (head.isSingleFile) return [baseTables.filter((t) => t.name === headTables[0]!.name), headTables];
+  return [baseTables, headTables];
 }
 
 /** git for reading a ref: a missing git is bad usage here (a ref was named), not a silent "no results". */

@@ -7,7 +7,7 @@ import type { PythonWorker } from '../runner/engines.js';
 import { findTorchPython, TORCH_INSTALL_HINT, torchWorkerOf, type TorchProbe } from '../runner/python.js';
 import { locateProblems, type SpecPath } from '../spec/locator.js';
 import type { Policy } from '../spec/types.js';
-import type { PlannedSpec } from './load-specs.js';
+import { cellsOf, type PlannedSpec } from './load-specs.js';
 
 export interface TorchCheck {
   /** The worker to run torch cells with; null when no spec has one. */
@@ -22,7 +22,7 @@ export interface TorchCheck {
  * BACKEND_UNAVAILABLE (exit 2) before anything runs; `plan` and `validate` only warn, since the spec itself is fine.
  */
 export async function checkTorch(planned: readonly PlannedSpec[], isRequired = true): Promise<TorchCheck> {
-  const needing = planned.filter((p) => p.plan.cells.some((c) => c.backend === 'torch'));
+  const needing = planned.filter((p) => cellsOf(p).some((c) => c.backend === 'torch'));
   const first = needing[0];
   if (first === undefined) return { worker: null, probe: null, warnings: [] };
   const search = await findTorchPython();
@@ -52,7 +52,7 @@ export function unsupportedWarnings(planned: PlannedSpec, probe: TorchProbe): st
   const supported = device === 'cuda' ? probe.policies.cuda! : probe.policies.cpu;
   const reasons = (device === 'cuda' ? probe.reasons.cuda : probe.reasons.cpu) ?? {};
   const counts = new Map<Policy, number>();
-  for (const cell of planned.plan.cells) {
+  for (const cell of cellsOf(planned)) {
     if (cell.backend === 'torch' && !supported[cell.policy]) counts.set(cell.policy, (counts.get(cell.policy) ?? 0) + 1);
   }
   const at = planned.locator.position(torchPath(planned));

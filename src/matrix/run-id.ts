@@ -50,7 +50,7 @@ function serialise(value: unknown): string | undefined {
 }
 
 /** sha256 (hex) of a string; `crypto.hash` (Node ≥ 20.12) is about twice as fast as `createHash` for short input. */
-const sha256Hex: (text: string) => string =
+export const sha256Hex: (text: string) => string =
   typeof crypto.hash === 'function'
     ? (text) => crypto.hash('sha256', text, 'hex')
     : (text) => crypto.createHash('sha256').update(text).digest('hex');

@@ -12,9 +12,11 @@ import type { ResultRow } from './aggregate.js';
  * - `axis`: identifies the cell (a matrix axis, or derived from axes only);
  * - `measured`: observed while the runs trained; varies between repeats and machines;
  * - `modeled`: computed from measurements by a documented model rather than observed (the policy's 16-bit bytes);
+ * - `derived`: found from a row's own figures by a documented procedure (a capacity search, a fit, a ratio): measured
+ *   or modeled as its source figure is, which the row says (`metric_kind` in a capacity CSV);
  * - `info`: bookkeeping and context (ids, status, backend, counts).
  */
-export type ColumnKind = 'axis' | 'measured' | 'modeled' | 'info';
+export type ColumnKind = 'axis' | 'measured' | 'modeled' | 'derived' | 'info';
 
 /**
  * How `mpx diff` sets a metric's noise band:
@@ -28,7 +30,8 @@ export type ColumnKind = 'axis' | 'measured' | 'modeled' | 'info';
 export type NoiseKind = 'timing' | 'process-memory' | 'bytes' | 'count' | 'value';
 export const NOISE_KINDS: readonly NoiseKind[] = ['timing', 'process-memory', 'bytes', 'count', 'value'];
 
-export interface Column {
+/** One column of a results table whose rows are `R` (a run matrix's `ResultRow`, or a capacity search's row). */
+export interface Column<R = ResultRow> {
   /** snake_case header. */
   name: string;
   /** Unit of the value; '' when it has none (names, ids, ratios such as a loss). */
@@ -40,11 +43,11 @@ export interface Column {
   /** For a metric: the column holding the spread of its repeats (it widens the noise band). */
   spread: string | null;
   /** The typed value; null = does not exist. */
-  value(row: ResultRow): string | number | null;
+  value(row: R): string | number | null;
   /** The value as text, deterministic: no locale, no exponent; '' when the value does not exist. */
-  format(row: ResultRow): string;
+  format(row: R): string;
   /** The inverse of `format`: reads the text back into `row`. Throws ColumnParseError on text format never writes. */
-  parse(text: string, row: ResultRow): void;
+  parse(text: string, row: R): void;
 }
 
 /** A cell of a results CSV that mpx would never have written. */
@@ -59,48 +62,49 @@ export class ColumnParseError extends Error {
 }
 
 /** How a number is written: a whole number, or this many significant digits. */
-type NumberStyle = 'integer' | { significantDigits: number };
+export type NumberStyle = 'integer' | { significantDigits: number };
 
-const INTEGER: NumberStyle = 'integer';
+export const INTEGER: NumberStyle = 'integer';
 /** Times and rates: run-to-run noise is well above the 4th digit. */
-const TIME: NumberStyle = { significantDigits: 4 };
+export const TIME: NumberStyle = { significantDigits: 4 };
 /** Losses: mixed-precision effects show up in small differences. */
 const LOSS: NumberStyle = { significantDigits: 6 };
-const RATIO: NumberStyle = { significantDigits: 4 };
+export const RATIO: NumberStyle = { significantDigits: 4 };
 
-type NumberField = { [K in keyof ResultRow]: ResultRow[K] extends number | null ? K : never }[keyof ResultRow];
-type Describe = Pick<Column, 'name' | 'unit' | 'kind' | 'description'>;
+/** The fields of `R` that hold a number (or null). */
+export type NumberField<R> = { [K in keyof R]: R[K] extends number | null ? K : never }[keyof R];
+export type ColumnDescription = Pick<Column, 'name' | 'unit' | 'kind' | 'description'>;
 
 function formatNumber(value: number, style: NumberStyle): string {
   return style === 'integer' ? formatInteger(value) : formatSignificant(value, style.significantDigits);
 }
 
-/** A numeric column read from and written to one ResultRow field. */
-function numeric(
-  describe: Describe,
-  field: NumberField,
+/** A numeric column read from and written to one field of the row. */
+export function numeric<R = ResultRow>(
+  describe: ColumnDescription,
+  field: NumberField<R>,
   options: { style?: NumberStyle; noise?: NoiseKind; spread?: string; isRequired?: boolean } = {},
-): Column {
+): Column<R> {
   const style = options.style ?? INTEGER;
   return {
     ...describe,
     noise: options.noise ?? null,
     spread: options.spread ?? null,
-    value: (row) => row[field],
+    value: (row) => row[field] as number | null,
     format(row) {
-      const v = row[field];
+      const v = row[field] as number | null;
       return v === null ? '' : formatNumber(v, style);
     },
     parse(text, row) {
       const value = parseNumber(text, describe.name);
       if (value === null && options.isRequired) throw new ColumnParseError(describe.name, text, 'a number');
-      (row as Record<NumberField, number | null>)[field] = value;
+      (row as Record<NumberField<R>, number | null>)[field] = value;
     },
   };
 }
 
-/** A text column; `read` turns the text back into the row's value (null for ''). */
-function textual(describe: Describe, get: (row: ResultRow) => string | null, set: (row: ResultRow, text: string | null) => void): Column {
+/** A text column; `set` turns the text back into the row's value (null for ''). */
+export function textual<R = ResultRow>(describe: ColumnDescription, get: (row: R) => string | null, set: (row: R, text: string | null) => void): Column<R> {
   return {
     ...describe,
     noise: null,
@@ -111,12 +115,12 @@ function textual(describe: Describe, get: (row: ResultRow) => string | null, set
   };
 }
 
-function oneOf<T extends string>(column: string, values: readonly T[], text: string): T {
+export function oneOf<T extends string>(column: string, values: readonly T[], text: string): T {
   if ((values as readonly string[]).includes(text)) return text as T;
   throw new ColumnParseError(column, text, `one of ${values.join(', ')}`);
 }
 
-function required(column: string, text: string | null): string {
+export function required(column: string, text: string | null): string {
   if (text === null) throw new ColumnParseError(column, '', 'a value');
   return text;
 }
@@ -233,7 +237,7 @@ export const COLUMNS: readonly Column[] = [
   ),
   numeric({ name: 'grads_bytes', unit: 'bytes', kind: 'measured', description: 'Weight-gradient buffers at the moment of peak_bytes (fp32 on every engine: gradients of fp32 variables). Empty where the engine cannot attribute bytes exactly.' }, 'gradsBytes', { noise: 'bytes' }),
   numeric(
-    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32). Empty where the engine cannot attribute bytes exactly.' },
+    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam and AdamW m and v, momentum velocity, RMSprop velocity, momentum and mean gradient) at the moment of peak_bytes (fp32). Empty where the engine cannot attribute bytes exactly.' },
     'optimizerBytes',
     { noise: 'bytes' },
   ),
@@ -360,11 +364,11 @@ export const METRIC_COLUMNS: readonly Column[] = COLUMNS.filter((c) => c.noise !
 export const AXIS_COLUMNS: readonly Column[] = COLUMNS.filter((c) => c.kind === 'axis');
 
 
-/** The column reference for the README: a Markdown table generated from `COLUMNS`. */
-export function renderColumnReference(): string {
+/** The column reference for the README: a Markdown table generated from `COLUMNS` (or another table's columns). */
+export function renderColumnReference(columns: readonly ColumnDescription[] = COLUMNS): string {
   const cell = (text: string): string => text.replace(/\|/g, '\\|');
   const lines = ['| column | unit | kind | description |', '| --- | --- | --- | --- |'];
-  for (const c of COLUMNS) {
+  for (const c of columns) {
     lines.push(`| \`${c.name}\` | ${cell(c.unit)} | ${c.kind} | ${cell(c.description)} |`);
   }
   return `${lines.join('\n')}\n`;

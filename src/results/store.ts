@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { MpxError } from '../errors.js';
 import { isRecordedStatus, MEASUREMENT_KEYS, reviveNonFinite, reviveNumber, type StoredRecord } from '../runner/protocol.js';
 import { type ResultRow, sortRecords } from './aggregate.js';
+import { CAPACITY_COLUMNS, CAPACITY_SUFFIX, type CapacityRow } from './capacity.js';
 import { COLUMNS, formatNonFinite } from './columns.js';
 import { csvExporter } from './export/index.js';
 import type { RunMetadata } from './metadata.js';
@@ -86,6 +87,54 @@ export function hasSameResults(dir: string, specName: string, bundle: ResultsBun
     }
   };
   return read(paths.runs) === text.runs && read(paths.csv) === text.csv && read(paths.meta) !== null;
+}
+
+/** A capacity spec's files: its searches (`<name>.capacity.csv`), its probe records and its metadata. */
+export interface CapacityBundle {
+  rows: readonly CapacityRow[];
+  records: readonly StoredRecord[];
+  metadata: RunMetadata;
+}
+
+export function capacityPaths(dir: string, specName: string): WrittenResults {
+  const paths = resultPaths(dir, specName);
+  return { ...paths, csv: join(dir, `${specName}${CAPACITY_SUFFIX}.${csvExporter.extension}`) };
+}
+
+/** The bytes `writeCapacityResults` writes for each file. */
+export function renderCapacityResults(bundle: CapacityBundle): { csv: string; meta: string; runs: string } {
+  return {
+    runs: sortRecords(bundle.records).map((r) => `${stableJson(r)}\n`).join(''),
+    csv: csvExporter.render(bundle.rows, CAPACITY_COLUMNS),
+    meta: `${stableJson(bundle.metadata, 2)}\n`,
+  };
+}
+
+/** As `writeResults`, for a capacity spec: `<name>.capacity.csv` instead of `<name>.csv`. */
+export function writeCapacityResults(dir: string, specName: string, bundle: CapacityBundle): WrittenResults {
+  const paths = capacityPaths(dir, specName);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw resultsIoError('write', dir, dir, error);
+  }
+  const text = renderCapacityResults(bundle);
+  writeFileAtomic(paths.runs, text.runs);
+  writeFileAtomic(paths.csv, text.csv);
+  writeFileAtomic(paths.meta, text.meta);
+  syncDirectory(dir);
+  return paths;
+}
+
+/** True when the capacity CSV and the records already hold exactly what `bundle` would write. */
+export function hasSameCapacityResults(dir: string, specName: string, bundle: CapacityBundle): boolean {
+  const paths = capacityPaths(dir, specName);
+  const text = renderCapacityResults(bundle);
+  try {
+    return readFileSync(paths.csv, 'utf8') === text.csv && readFileSync(paths.runs, 'utf8') === text.runs;
+  } catch {
+    return false;
+  }
 }
 
 /**

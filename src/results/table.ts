@@ -6,22 +6,38 @@
 import { parse } from 'csv-parse/sync';
 import { MpxError } from '../errors.js';
 import type { ResultRow } from './aggregate.js';
-import { AXIS_COLUMNS, ColumnParseError, COLUMNS, type Column } from './columns.js';
+import { formatCellLabel } from '../matrix/label.js';
+import { ColumnParseError, COLUMNS, type Column } from './columns.js';
 import type { RunMetadata } from './metadata.js';
 
+/** What kind of table a results CSV holds, and how to read and label its rows (`mpx diff`, reports). */
+export interface TableSchema<R> {
+  /** `runs`: `<spec>.csv`, one row per matrix cell; `capacity`: `<spec>.capacity.csv`, one row per capacity search. */
+  kind: 'runs' | 'capacity';
+  /** Every column the kind has, in file order. */
+  columns: readonly Column<R>[];
+  blankRow(): R;
+  /** The row for people, e.g. `mlp bs=64 mixed_float16 acc=4`. */
+  label(row: R): string;
+  cellId(row: R): string;
+  status(row: R): string;
+  reason(row: R): string | null;
+}
+
 /** One results CSV, typed. */
-export interface ResultTable {
-  /** The spec name: the file name without `.csv`. */
+export interface ResultTable<R = ResultRow> {
+  /** The spec name: the file name without `.csv` (a capacity table's name ends in `.capacity`). */
   name: string;
   /** Where it came from, for people: `results/a.csv`, `main:results/a.csv`. */
   source: string;
   /** The header as written (a CSV from another mpx version may lack or add columns). */
   header: string[];
-  /** The known columns the file has, in COLUMNS order. */
-  columns: Column[];
-  rows: ResultRow[];
+  /** The known columns the file has, in schema order. */
+  columns: Column<R>[];
+  rows: R[];
   /** The `<name>.meta.json` beside it; null when absent or unreadable. */
   metadata: RunMetadata | null;
+  schema: TableSchema<R>;
 }
 
 /** A row with nothing known yet: what a CSV's cells are parsed into (columns a file lacks stay empty). */
@@ -72,8 +88,23 @@ export function blankRow(): ResultRow {
   };
 }
 
-/** Parses a results CSV. Throws MpxError RESULTS_IO naming `source` (and the line) when it is not one. */
+export const RUNS_SCHEMA: TableSchema<ResultRow> = {
+  kind: 'runs',
+  columns: COLUMNS,
+  blankRow,
+  label: (row) => formatCellLabel({ ...row, backend: row.requestedBackend }),
+  cellId: (row) => row.cellId,
+  status: (row) => row.status,
+  reason: (row) => row.reason,
+};
+
+/** Parses a results CSV (`<spec>.csv`). Throws MpxError RESULTS_IO naming `source` (and the line) when it is not one. */
 export function parseResultsCsv(text: string, name: string, source: string, metadata: RunMetadata | null = null): ResultTable {
+  return parseTableCsv(text, name, source, RUNS_SCHEMA, metadata);
+}
+
+/** Parses a CSV of `schema`'s kind. Throws MpxError RESULTS_IO naming `source` (and the line) when it is not one. */
+export function parseTableCsv<R>(text: string, name: string, source: string, schema: TableSchema<R>, metadata: RunMetadata | null = null): ResultTable<R> {
   let records: string[][];
   try {
     records = parse(text, { relax_column_count: false, skip_empty_lines: true, bom: true });
@@ -84,16 +115,16 @@ export function parseResultsCsv(text: string, name: string, source: string, meta
     });
   }
   const [header, ...body] = records;
-  const axes = AXIS_COLUMNS.map((c) => c.name);
+  const axes = schema.columns.filter((c) => c.kind === 'axis').map((c) => c.name);
   if (header === undefined || !axes.some((a) => header.includes(a))) {
-    throw new MpxError('RESULTS_IO', `${source} is not an mpx results CSV: its header has none of the columns ${axes.join(', ')}`, {
+    throw new MpxError('RESULTS_IO', `${source} is not an mpx ${schema.kind === 'runs' ? 'results' : 'capacity'} CSV: its header has none of the columns ${axes.join(', ')}`, {
       hint: 'pass a results/<spec>.csv written by mpx run, a results directory or a git ref',
     });
   }
-  const columns = COLUMNS.filter((c) => header.includes(c.name));
+  const columns = schema.columns.filter((c) => header.includes(c.name));
   const indexOf = new Map(columns.map((c) => [c, header.indexOf(c.name)]));
   const rows = body.map((values, i) => {
-    const row = blankRow();
+    const row = schema.blankRow();
     for (const column of columns) {
       try {
         column.parse(values[indexOf.get(column)!] ?? '', row);
@@ -107,5 +138,5 @@ export function parseResultsCsv(text: string, name: string, source: string, meta
     }
     return row;
   });
-  return { name, source, header, columns, rows, metadata };
+  return { name, source, header, columns, rows, metadata, schema };
 }

@@ -31,7 +31,7 @@ export interface WorkerSubprocess extends PromiseLike<Result> {
   readonly pid?: number;
   readonly stderr: Readable | null;
   once(event: 'exit', listener: () => void): unknown;
-  kill(): boolean;
+  kill(signal?: NodeJS.Signals): boolean;
 }
 
 /** The interpreter and package of the torch worker (see python.ts), and where the mnist digits are. */

@@ -7,6 +7,9 @@ import { StringDecoder } from 'node:string_decoder';
 import type { RunConfig } from '../matrix/types.js';
 import { startNodeWorker, startPythonWorker, type PythonWorker, type WorkerChannel, type WorkerProcessOptions } from './engines.js';
 import type { GpuMemorySampler } from './gpu-memory.js';
+import { startMemoryGuard } from './memory-guard.js';
+import { preflight, type MemoryCeilings, type PreflightVerdict } from './preflight.js';
+import { formatByteSize } from '../spec/size.js';
 import type { BackendName } from '../spec/types.js';
 import {
   PROTOCOL_VERSION,
@@ -39,6 +42,10 @@ export interface SpawnOptions {
   onProgress?: (run: RunConfig, step: number, totalSteps: number) => void;
   /** Samples the worker's GPU memory while it runs (see gpu-memory.ts); absent = no GPU to sample. */
   sampleGpuMemory?: (pid: number) => GpuMemorySampler;
+  /** Checked before the worker starts (preflight.ts): a run that cannot fit is an `oom` record and no process. */
+  memoryCeilings?: (run: RunConfig) => MemoryCeilings;
+  /** The worker is killed, and the run recorded `oom`, once its resident set passes this (memory-guard.ts). */
+  workerMemory?: { limitBytes: number; source: string } | null;
 }
 
 /** What V8 prints when it aborts on a full heap. */
@@ -63,6 +70,8 @@ type Phase = 'startup' | 'setup' | 'training' | 'shutdown';
  */
 export async function runInWorker(run: RunConfig, options: SpawnOptions): Promise<RunRecord> {
   const startedAtMs = performance.now();
+  const verdict = options.memoryCeilings ? preflight(run, options.memoryCeilings(run)) : null;
+  if (verdict !== null) return preflightRecord(run, verdict, performance.now() - startedAtMs);
   const timeoutMs = options.timeoutMs ?? run.train.timeoutSeconds * 1000;
   // A group of its own lets us kill the worker's children too (POSIX only; Windows has no process groups).
   const isDetached = process.platform !== 'win32';
@@ -87,6 +96,16 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   const pid = subprocess.pid;
   if (isDetached && pid !== undefined) trackGroup(pid);
   const gpuSampler = pid !== undefined ? options.sampleGpuMemory?.(pid) : undefined;
+  let memoryKill: { residentBytes: number; phase: Phase } | null = null;
+  const workerMemory = options.workerMemory ?? null;
+  const guard =
+    pid !== undefined && workerMemory !== null
+      ? startMemoryGuard(pid, workerMemory.limitBytes, (residentBytes) => {
+          memoryKill = { residentBytes, phase: state.phase };
+          if (isDetached) killGroup(pid);
+          else subprocess.kill('SIGKILL');
+        })
+      : undefined;
   // The moment the worker exits, whatever it left behind in its group dies with it (a grandchild holding the stderr
   // pipe open would otherwise also keep execa waiting).
   subprocess.once('exit', () => {
@@ -137,6 +156,7 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   await messages;
   clearTimeout(exitTimer);
   const gpuPeakBytes = gpuSampler ? await gpuSampler.stop() : null;
+  guard?.stop();
   if (isDetached && pid !== undefined) untrackGroup(pid);
 
   const wallMs = Math.round(result.durationMs ?? performance.now() - startedAtMs);
@@ -175,6 +195,13 @@ export async function runInWorker(run: RunConfig, options: SpawnOptions): Promis
   const withStderr = (text: string): string => (stderr.length > 0 ? `${text}; last stderr: ${stderr.join(' | ')}` : text);
 
   if (protocolMismatch !== null) return record('failed', protocolMismatch, readyBackend);
+  const killed = memoryKill as { residentBytes: number; phase: Phase } | null;
+  if (killed !== null && workerMemory !== null) {
+    const reason =
+      `worker killed by mpx's memory guard during ${killed.phase}: its resident set reached ${formatByteSize(killed.residentBytes)}, ` +
+      `above its share of this machine (${formatByteSize(workerMemory.limitBytes)}: ${workerMemory.source}); use fewer --jobs or set --worker-memory`;
+    return record('oom', reason, readyBackend, null, killed.residentBytes);
+  }
   if (result.isCanceled) {
     const reason: unknown = options.signal?.reason;
     return record('interrupted', typeof reason === 'string' ? reason : 'interrupted', readyBackend);
@@ -216,6 +243,24 @@ async function sendQuietly(channel: WorkerChannel, message: ParentMessage): Prom
   } catch {
     // Disconnected already.
   }
+}
+
+/** The `oom` record of a run the pre-flight refused: no process was started. */
+function preflightRecord(run: RunConfig, verdict: PreflightVerdict, elapsedMs: number): RunRecord {
+  return {
+    runId: run.runId,
+    cellId: run.cellId,
+    cellIndex: run.cellIndex,
+    repeat: run.repeat,
+    status: 'oom',
+    reason: verdict.reason,
+    backend: null,
+    wallMs: Math.round(elapsedMs),
+    measurements: null,
+    reachedBytes: verdict.reachedBytes,
+    gpuPeakBytes: null,
+    attempts: 1,
+  };
 }
 
 /** A torch run without a torch worker: `mpx run` checks for Python before it starts, so only a caller's slip gets here. */

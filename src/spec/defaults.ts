@@ -22,6 +22,7 @@ export const SPEC_DEFAULTS = {
   adamw: { weightDecay: 0.004 },
   rmsprop: { rho: 0.9, momentum: 0, centered: false },
   defaults: { batchSize: 32, policy: 'float32', accumulationSteps: 1 },
+  capacity: { metric: 'auto', batchSize: { min: 1, max: 65536 }, confirmSteps: 3, margin: 0.05 },
   mlp: { input: [784], hidden: [512, 512], classes: 10 },
   cnn: { input: [28, 28, 1], filters: [16, 32], kernelSize: 3, dense: [64], classes: 10 },
   transformer: { vocab: 1000, length: 64, width: 64, heads: 4, blocks: 2, ffnPerWidth: 4, dropout: 0, causal: false, classes: 10 },

@@ -12,6 +12,8 @@ import {
   AXES,
   type Axis,
   type BackendChoice,
+  type CapacityDef,
+  type CapacityMetric,
   type CellAxes,
   type DataDef,
   type ExperimentSpec,
@@ -53,6 +55,13 @@ interface RawSpec {
   matrix: Partial<Record<Axis, unknown[]>> & { include?: MatrixEntry[]; exclude?: MatrixEntry[] };
   maxRuns?: number;
   memoryLimit?: number | string;
+  capacity?: {
+    budget: number | string;
+    metric?: CapacityMetric;
+    batchSize?: { min?: number; max?: number };
+    confirmSteps?: number;
+    margin?: number;
+  };
 }
 
 export interface ResolveContext {
@@ -126,6 +135,8 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
     );
   }
 
+  const capacity = raw.capacity === undefined ? null : resolveCapacity(raw, problems);
+
   throwIfProblems(problems);
   return {
     file: context.file,
@@ -144,6 +155,62 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
     maxRuns: raw.maxRuns ?? SPEC_DEFAULTS.maxRuns,
     // The schema admits only parseable sizes, so null here means "no budget".
     memoryLimitBytes: raw.memoryLimit === undefined ? null : parseByteSize(raw.memoryLimit),
+    capacity,
+  };
+}
+
+/** `capacity:` and the parts of the spec it replaces: the batch sizes (searched), the budget, repeats. */
+function resolveCapacity(raw: RawSpec, problems: SpecProblem[]): CapacityDef {
+  const c = raw.capacity!;
+  const d = SPEC_DEFAULTS.capacity;
+  const searched = 'with capacity:, mpx searches the batch size';
+  if (raw.matrix.batchSize !== undefined) {
+    problems.push(
+      problem(['matrix', 'batchSize'], `${searched}; matrix.batchSize cannot be given too`, {
+        atKey: true,
+        hint: 'remove matrix.batchSize; bound the search with capacity.batchSize: { min, max }',
+      }),
+    );
+  }
+  for (const list of ['include', 'exclude'] as const) {
+    raw.matrix[list]?.forEach((entry, i) => {
+      if (entry.batchSize === undefined) return;
+      problems.push(
+        problem(['matrix', list, i, 'batchSize'], `${searched}; a matrix ${list} entry cannot set batchSize`, { atKey: true, hint: 'remove batchSize from the entry' }),
+      );
+    });
+  }
+  if (raw.memoryLimit !== undefined) {
+    problems.push(
+      problem(['memoryLimit'], 'with capacity:, capacity.budget is every probe\'s memory budget; memoryLimit cannot be given too', {
+        atKey: true,
+        hint: 'remove memoryLimit (or move its value to capacity.budget)',
+      }),
+    );
+  }
+  if ((raw.repeats ?? 1) > 1) {
+    problems.push(
+      problem(['repeats'], 'a capacity search runs each probe once (memory is deterministic for an engine); repeats must be 1', {
+        atKey: true,
+        hint: 'remove repeats',
+      }),
+    );
+  }
+  const minBatchSize = c.batchSize?.min ?? d.batchSize.min;
+  const maxBatchSize = c.batchSize?.max ?? d.batchSize.max;
+  if (minBatchSize > maxBatchSize) {
+    problems.push(
+      problem(['capacity', 'batchSize', c.batchSize?.min !== undefined ? 'min' : 'max'], `capacity.batchSize.min (${minBatchSize}) must not be above capacity.batchSize.max (${maxBatchSize})`),
+    );
+  }
+  return {
+    // The schema admits only parseable sizes.
+    budgetBytes: parseByteSize(c.budget) ?? 0,
+    metric: c.metric ?? d.metric,
+    minBatchSize,
+    maxBatchSize,
+    confirmSteps: c.confirmSteps ?? d.confirmSteps,
+    margin: c.margin ?? d.margin,
   };
 }
 

@@ -25,3 +25,15 @@ export function parseByteSize(text: string | number): number | null {
 }
 
 export const BYTE_SIZE_EXAMPLES = '2GiB, 512MiB, 1.5GB or a number of bytes';
+
+/** A byte count for people, in binary units with 3 significant digits: `512 B`, `48.0 MiB`, `16.0 GiB`. */
+export function formatByteSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toPrecision(3)} ${units[unit]}`;
+}

@@ -231,6 +231,23 @@ export interface MatrixDef {
   exclude: MatrixEntry[];
 }
 
+/** Which results column a capacity search compares with its budget; `auto` = the engine's most truthful peak. */
+export const CAPACITY_METRICS = ['auto', 'peak_bytes', 'peak_modeled_bytes', 'peak_tf_modeled_bytes'] as const;
+export type CapacityMetric = (typeof CAPACITY_METRICS)[number];
+
+/** `capacity:`: search the largest batch whose peak fits a budget, per cell, instead of running fixed batch sizes. */
+export interface CapacityDef {
+  budgetBytes: number;
+  metric: CapacityMetric;
+  /** Effective batch sizes searched, inclusive. */
+  minBatchSize: number;
+  maxBatchSize: number;
+  /** Training steps at the batch found (0 = none). */
+  confirmSteps: number;
+  /** Fraction of the budget the recommended batch leaves free. */
+  margin: number;
+}
+
 export interface ExperimentSpec {
   /** Path of the spec file as the user named it. */
   file: string;
@@ -252,4 +269,6 @@ export interface ExperimentSpec {
   maxRuns: number;
   /** Budget per run (`memoryLimit`) for peak_tf_modeled_bytes on tfjs engines, the measured peak on torch; null = none. */
   memoryLimitBytes: number | null;
+  /** A capacity search instead of fixed batch sizes; null for an ordinary spec. */
+  capacity: CapacityDef | null;
 }

@@ -27,6 +27,8 @@ export interface Optimizer {
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], gradientFactor?: number, ledger?: TensorLedger): void;
   /** The optimizer's slot variables (fp32 state kept between updates). */
   slots(): tf.Variable[];
+  /** Creates the slots of `variables` now (zeros, as a first update would), so that a first update is like any later one. */
+  prepare(variables: readonly tf.Variable[]): void;
   dispose(): void;
 }
 
@@ -79,8 +81,6 @@ function assignFrom(variable: tf.Variable, compute: () => tf.Tensor, role: Memor
   ledger?.retag(variable, role);
 }
 
-
-
 class Sgd implements Optimizer {
   constructor(private readonly learningRate: number) {}
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
@@ -90,6 +90,7 @@ class Sgd implements Optimizer {
   slots(): tf.Variable[] {
     return [];
   }
+  prepare(): void {}
   dispose(): void {}
 }
 
@@ -110,6 +111,9 @@ class Momentum implements Optimizer {
   }
   slots(): tf.Variable[] {
     return this.velocity.all();
+  }
+  prepare(variables: readonly tf.Variable[]): void {
+    variables.forEach((v) => this.velocity.get(v));
   }
   dispose(): void {
     this.velocity.dispose();
@@ -168,6 +172,12 @@ class Adam implements Optimizer {
   slots(): tf.Variable[] {
     return [...this.m.all(), ...this.v.all()];
   }
+  prepare(variables: readonly tf.Variable[]): void {
+    for (const variable of variables) {
+      this.m.get(variable);
+      this.v.get(variable);
+    }
+  }
   dispose(): void {
     this.m.dispose();
     this.v.dispose();
@@ -218,6 +228,13 @@ class RmsProp implements Optimizer {
   }
   slots(): tf.Variable[] {
     return [...this.velocity.all(), ...this.momentums.all(), ...this.averages.all()];
+  }
+  prepare(variables: readonly tf.Variable[]): void {
+    for (const variable of variables) {
+      this.velocity.get(variable);
+      if (this.momentum > 0) this.momentums.get(variable);
+      if (this.centered) this.averages.get(variable);
+    }
   }
   dispose(): void {
     this.velocity.dispose();

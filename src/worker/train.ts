@@ -112,6 +112,17 @@ export class Trainer {
     return lossSum / k;
   }
 
+  /**
+   * Creates the state a first update would create — optimizer slots, gradient accumulators — so that the next update
+   * holds what every later one holds, and one update can be measured.
+   */
+  prepareState(): void {
+    this.optimizer.prepare(this.model.variables);
+    if (this.run.accumulationSteps > 1 && !this.accumulators) {
+      this.accumulators = this.model.variables.map((v) => variableFrom(tf.zerosLike(v), `${v.name}/accumulator`, false));
+    }
+  }
+
   /** Buffers kept between updates and their roles: where a measurement window starts. */
   restingRoles(): Map<object, MemoryRole> {
     const roles = new Map<object, MemoryRole>();
@@ -167,23 +178,26 @@ export class Trainer {
 
 /**
  * Memory is measured on the fp32 graph, never on the emulated one (its rounding temporaries do not exist in a real
- * 16-bit graph): two fp32 updates from the initial weights with the policy's loss scaling, the second measured
- * (optimizer slots exist then, as in every later update); the policy's own memory is modeled from the same window.
+ * 16-bit graph): one fp32 update from the initial weights with the policy's loss scaling, after the state a first
+ * update creates (optimizer slots, accumulators) has been made, so it holds what every later update holds (tested:
+ * the same bytes as measuring the second of two updates). The policy's own memory is modeled from the same window.
  * The trainer is then thrown away and training starts again from the same seed. A run whose modeled memory passes
  * the budget stops here, before training (MemoryBudgetExceeded).
  */
-export function measureMemory(run: RunConfig, dataset: Dataset, ledger: TensorLedger): MemoryReport {
+export function measureMemory(
+  run: RunConfig,
+  dataset: Dataset,
+  ledger: TensorLedger,
+): MemoryReport & { paramCount: number } {
   const trainer = new Trainer(run, dataset, null, createScaler(run));
   const memory: MemoryAccounting = { ledger, halfPrecision: policyGrid(run.policy) !== null };
   try {
-    let report: MemoryReport | null = null;
-    for (const step of [0, 1]) {
-      ledger.openWindow(trainer.restingRoles());
-      trainer.update(step, memory);
-      report = ledger.closeWindow();
-      ledger.checkBudget(report);
-    }
-    return report!;
+    trainer.prepareState();
+    ledger.openWindow(trainer.restingRoles());
+    trainer.update(0, memory);
+    const report = ledger.closeWindow();
+    ledger.checkBudget(report);
+    return { ...report, paramCount: trainer.model.paramCount };
   } finally {
     if (ledger.isMeasuring) ledger.closeWindow();
     trainer.dispose();
@@ -205,12 +219,14 @@ export async function trainRun(
 
   const grid = policyGrid(run.policy);
   const scaler = createScaler(run);
-  const trainer = new Trainer(run, dataset, grid, scaler);
   const { steps, warmupSteps } = run.train;
+  // `steps: 0` is a memory probe (capacity search): no training trainer is built, and no accuracy is taken (an
+  // untrained model's accuracy says nothing).
+  const trainer = steps === 0 ? null : new Trainer(run, dataset, grid, scaler);
   const stepMs: number[] = [];
   let initialLoss = NaN;
   let finalLoss = NaN;
-  for (let step = 0; step < steps; step++) {
+  for (let step = 0; trainer !== null && step < steps; step++) {
     const started = performance.now();
     const loss = trainer.update(step);
     const elapsed = performance.now() - started;
@@ -219,12 +235,12 @@ export async function trainRun(
     if (step >= warmupSteps) stepMs.push(elapsed);
     await hooks.onProgress?.(step + 1, steps);
   }
-  const evalAccuracy = trainer.evaluate();
+  const evalAccuracy = trainer === null ? Number.NaN : trainer.evaluate();
   const stepMsMedian = median(stepMs) ?? Number.NaN;
   const measurements: RunMeasurements = {
     backend,
     precision: grid === null ? 'native' : 'emulated',
-    paramCount: trainer.model.paramCount,
+    paramCount: memory.paramCount,
     steps,
     stepMsMedian,
     samplesPerSecond: run.batchSize / (stepMsMedian / 1000),
@@ -255,6 +271,6 @@ export async function trainRun(
       memoryMethod: 'tensor ledger: every buffer of the backend counted once, fp32 graph',
     },
   };
-  trainer.dispose();
+  trainer?.dispose();
   return measurements;
 }

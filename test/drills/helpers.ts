@@ -171,6 +171,7 @@ export interface RunRecordLine {
   status: string;
   reason: string | null;
   attempts: number;
+  backend: string | null;
   reachedBytes: number | null;
 }
 

@@ -186,12 +186,54 @@ describe('drill: runs over their memory budget', () => {
     expect(result.stderr).not.toMatch(/failed/);
     const rows = readCsv(results, 'drill-oom');
     expect(rows.map((r) => r.status)).toEqual(['oom', 'oom']);
-    for (const row of rows) {
-      expect(Number(row.oom_reached_bytes)).toBeGreaterThan(16_000);
-      expect(row.reason).toMatch(/above the memory budget of 16000 bytes/);
-    }
+    for (const row of rows) expect(Number(row.oom_reached_bytes)).toBeGreaterThan(20_000);
+    // batch 16 started and stopped in its measurement update; batch 64 never started (its static bound is above)
+    const reasons = readRecords(results, 'drill-oom').map((r) => r.reason);
+    expect(reasons[0]).toMatch(/above the memory budget of 20000 bytes/);
+    expect(reasons[1]).toMatch(/^pre-flight: needs at least 21\.9 KiB before any activation .* above the memory budget: 19\.5 KiB; no worker was started/);
+    expect(rows[1]!.oom_reached_bytes).toBe('22448');
     expect(readRecords(results, 'drill-oom').map((r) => r.attempts)).toEqual([1, 1]);
-    expect(result.workers).toHaveLength(2);
+    expect(result.workers).toHaveLength(1);
     expect(await waitGone(result.workers)).toEqual([]);
+  });
+});
+
+describe('drill: a worker growing past its share of the machine', () => {
+  it('is killed by the memory guard and recorded as oom with the bytes it reached; the other runs finish; exit 0', async () => {
+    const cwd = tempDir('guard');
+    const results = join(cwd, 'results');
+    const marks = join(cwd, 'marks');
+    const env = drillEnv(marks, { MPX_DRILL_GROW_ONCE: join(cwd, 'grower') });
+    const result = await runMpx(['run', FOUR, '--results-dir', results, '--jobs', '2', '--worker-memory', '768MiB'], { cwd, env });
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(STACK);
+    const rows = readCsv(results, 'drill-four');
+    expect(rows.map((r) => r.status).sort()).toEqual(['ok', 'ok', 'ok', 'oom']);
+    const oom = rows.find((r) => r.status === 'oom')!;
+    const record = readRecords(results, 'drill-four').find((r) => r.status === 'oom')!;
+    expect(record.reason).toMatch(/^worker killed by mpx's memory guard during training: its resident set reached \d+(\.\d+)? MiB, above its share of this machine \(768 MiB: --worker-memory\)/);
+    expect(Number(oom.oom_reached_bytes)).toBeGreaterThan(768 * 2 ** 20);
+    // Sampled every 200 ms while growing 64 MiB per 50 ms: stopped within about a second of growth.
+    expect(Number(oom.oom_reached_bytes)).toBeLessThan(768 * 2 ** 20 + 1.5 * 2 ** 30);
+    expect(await waitGone(result.workers)).toEqual([]);
+  });
+});
+
+describe('drill: a model no ceiling can hold', () => {
+  it('is an oom row per cell from the pre-flight, naming the bytes and the ceiling; no worker is started', async () => {
+    const cwd = tempDir('huge');
+    const results = join(cwd, 'results');
+    const result = await runMpx(['run', drillSpec('huge.yaml'), '--results-dir', results, '--worker-memory', '8GiB'], { cwd });
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.workers).toEqual([]);
+    const records = readRecords(results, 'drill-huge');
+    expect(records.map((r) => [r.status, r.backend, r.reachedBytes])).toEqual([
+      ['oom', null, 68_731_011_232],
+      ['oom', null, 68_731_011_232],
+    ]);
+    expect(records[0]!.reason).toMatch(/^pre-flight: needs at least 64\.0 GiB .*above what the wasm backend can address \(a wasm32 heap\): 4\.00 GiB; no worker was started/);
+    expect(records[1]!.reason).toMatch(/above this worker's share of the machine's memory \(--worker-memory\): 8\.00 GiB; no worker was started/);
   });
 });

@@ -67,6 +67,7 @@ export function experimentSpec(overrides: Partial<ExperimentSpec> & Pick<Experim
     defaults: { model: 'mlp', batchSize: 32, policy: 'float32', accumulationSteps: 1, backend: 'cpu' },
     maxRuns: 500,
     memoryLimitBytes: null,
+    capacity: null,
     ...overrides,
   };
 }

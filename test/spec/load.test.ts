@@ -37,6 +37,12 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   ['bad-loss-scale.yaml', 'SPEC_INVALID', `<F>:3:14: train.lossScale must be "dynamic", "none" or a number > 0 (at most 4294967296), got "dynamc"`],
   ['batch-too-large.yaml', 'SPEC_INVALID', `<F>:5:19: matrix.batchSize[1] must be at most 1048576, got 10000000
   hint: mpx caps this value so that a typo cannot exhaust the machine`],
+  ['capacity-bad-budget.yaml', 'SPEC_INVALID', `<F>:3:21: capacity.budget must be a size such as 16GiB, 512MiB, 1.5GB or a number of bytes, got "16 gigs"`],
+  ['capacity-min-above-max.yaml', 'SPEC_INVALID', `<F>:5:21: capacity.batchSize.min (512) must not be above capacity.batchSize.max (64)`],
+  ['capacity-with-batch-size.yaml', 'SPEC_INVALID', `<F>:5:3: with capacity:, mpx searches the batch size; matrix.batchSize cannot be given too
+  hint: remove matrix.batchSize; bound the search with capacity.batchSize: { min, max }`],
+  ['capacity-with-memory-limit.yaml', 'SPEC_INVALID', `<F>:3:1: with capacity:, capacity.budget is every probe's memory budget; memoryLimit cannot be given too
+  hint: remove memoryLimit (or move its value to capacity.budget)`],
   ['classes-mismatch.yaml', 'SPEC_INVALID', `<F>:5:14: models.custom: the model has 10 classes, but its last layer outputs 5 values
   hint: make the last layer output 10 values, or set classes: 5`],
   ['constructor-key.yaml', 'SPEC_INVALID', `<F>:3:3: key "constructor" is not allowed in a spec
@@ -137,7 +143,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: did you mean "mixed_float16"?`],
   ['unknown-preset.yaml', 'SPEC_INVALID', `<F>:3:18: models.net.preset must be one of mlp, cnn, transformer, resnet, got "vgg"
   hint: or leave out "preset" and write the model out (input, layers)`],
-  ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, memoryLimit, maxRuns
+  ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, memoryLimit, capacity, maxRuns
   hint: did you mean "seed"?`],
   ['unknown-tag.yaml', 'YAML_SYNTAX', `<F>:4:11: unknown YAML tag !foo; specs use plain YAML values
   hint: remove !foo`],

@@ -78,6 +78,7 @@ describe('good specs', () => {
       },
       maxRuns: 500,
       memoryLimitBytes: null,
+      capacity: null,
     });
   });
 
@@ -113,6 +114,7 @@ describe('good specs', () => {
       matrix: { policy: ['float32', 'mixed_float16'], axisOrder: ['policy'], include: [], exclude: [] },
       maxRuns: 500,
       memoryLimitBytes: null,
+      capacity: null,
     });
   });
 

@@ -71,6 +71,12 @@ describe('schemas/experiment.schema.json', () => {
       [['defaults', 'batchSize'], d.defaults.batchSize],
       [['defaults', 'policy'], d.defaults.policy],
       [['defaults', 'accumulationSteps'], d.defaults.accumulationSteps],
+      [['capacity', 'metric'], d.capacity.metric],
+      [['capacity', 'batchSize'], d.capacity.batchSize],
+      [['capacity', 'batchSize', 'min'], d.capacity.batchSize.min],
+      [['capacity', 'batchSize', 'max'], d.capacity.batchSize.max],
+      [['capacity', 'confirmSteps'], d.capacity.confirmSteps],
+      [['capacity', 'margin'], d.capacity.margin],
     ];
     for (const [path, expected] of cases) expect(at(path).default, path.join('.')).toEqual(expected);
 

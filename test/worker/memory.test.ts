@@ -1,9 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunConfig } from '../../src/matrix/types.js';
 import { startBackend } from '../../src/worker/backend.js';
 import { buildDataset } from '../../src/worker/data.js';
 import { TensorLedger } from '../../src/worker/memory/ledger.js';
 import type { MemoryReport } from '../../src/worker/memory/replay.js';
-import { measureMemory } from '../../src/worker/train.js';
+import { LossScaler } from '../../src/worker/precision/loss-scale.js';
+import { measureMemory, Trainer } from '../../src/worker/train.js';
 import { countParameters } from '../../src/spec/model-shapes.js';
 import { makeRun } from './make-run.js';
 
@@ -33,6 +35,21 @@ function measure(o: Parameters<typeof spec>[0]): MemoryReport {
   const run = makeRun(spec(o));
   const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
   return measureMemory(run, dataset, ledger);
+}
+
+/** The memory of the second of two fp32 updates from the initial weights: what `measureMemory` stands in for. */
+function measureSecondOfTwo(run: RunConfig): MemoryReport & { paramCount: number } {
+  const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+  const trainer = new Trainer(run, dataset, null, new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none'));
+  const memory = { ledger, halfPrecision: run.policy !== 'float32' };
+  try {
+    trainer.update(0, memory);
+    ledger.openWindow(trainer.restingRoles());
+    trainer.update(1, memory);
+    return { ...ledger.closeWindow(), paramCount: trainer.model.paramCount };
+  } finally {
+    trainer.dispose();
+  }
 }
 
 describe('memory anatomy on the fp32 ledger (wasm)', () => {
@@ -154,6 +171,18 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     });
   });
 
+  it('one update after the first update\'s state is made holds exactly what the second of two updates holds', () => {
+    // The measurement prepares optimizer slots and accumulators instead of running a first update: the same bytes.
+    for (const model of ['mlp', 'cnn']) {
+      for (const policy of policies) {
+        for (const [optimizer, accumulationSteps] of [['adam', 1], ['adam', 4], ['momentum', 2], ['sgd', 1]] as const) {
+          const o = { model, policy, optimizer, accumulationSteps, batchSize: 32 };
+          expect(measure(o), JSON.stringify(o)).toEqual(measureSecondOfTwo(makeRun(spec(o))));
+        }
+      }
+    }
+  });
+
   it('a run over its memory budget stops with the bytes it reached', () => {
     const run = makeRun(spec({ model: 'cnn', batchSize: 256, policy: 'mixed_float16' }));
     const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
@@ -207,6 +236,22 @@ matrix: { batchSize: [16], policy: [${policy}] }
     }
     const split = measureSpec(transformer('{ name: adamw }', 'float32', 4));
     expect(split.report.restingBytes).toBe(16 * split.counts.trainable);
+  });
+
+  it('one update after prepareState holds exactly what the second of two updates holds: AdamW, RMSprop, batch norm, accumulation', () => {
+    const cases = [
+      ...policies.map((policy) => transformer('{ name: adamw }', policy)),
+      transformer('{ name: adamw }', 'mixed_float16', 2),
+      transformer('{ name: rmsprop }'),
+      transformer('{ name: rmsprop, momentum: 0.9, centered: true }', 'mixed_float16'),
+      ...policies.map((policy) => resnet('{ name: adam }', policy)),
+      resnet('{ name: rmsprop, momentum: 0.9 }'),
+    ];
+    for (const yaml of cases) {
+      const run = makeRun(yaml);
+      const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+      expect(measureMemory(run, dataset, ledger), yaml).toEqual(measureSecondOfTwo(run));
+    }
   });
 
   it('RMSprop keeps Keras\'s slots: 4P, +4P with momentum, +4P centered (not tfjs\'s fixed two)', () => {

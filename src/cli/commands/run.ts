@@ -2,12 +2,14 @@
  * `mpx run <specs...>`: plan every spec, skip the runs whose result is already recorded (resume), run the rest in one
  * worker pool, and hand each finished run to its spec's results (`SpecResults` rewrites the files at once).
  */
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MpxError } from '../../errors.js';
 import type { RunConfig } from '../../matrix/types.js';
 import type { TorchDescription } from '../../results/metadata.js';
-import { SpecResults } from '../../results/spec-results.js';
+import { type MachineFacts, SpecResults } from '../../results/spec-results.js';
+import { capacityRun } from '../../matrix/capacity.js';
+import type { Plan } from '../../matrix/types.js';
 import { assertResultsDirWritable, readRunRecords, removeStaleTempFiles } from '../../results/store.js';
 import { findTensorflowPackage, placeWorkers } from '../../runner/devices.js';
 import { startGpuMemorySampler } from '../../runner/gpu-memory.js';
@@ -23,7 +25,9 @@ import { loadAndPlan, type PlannedSpec } from '../load-specs.js';
 import { assertFilterMatches, matchesFilter, parseFilters, type RunFilter, type RunSelection, selectRuns } from '../select-runs.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK } from '../exit-codes.js';
 import { interruptOnSignals } from '../signals.js';
+import { createMemoryCeilings, workerMemoryShare } from '../memory-ceilings.js';
 import { checkTorch } from '../torch.js';
+import { runCapacityPhase } from './run-capacity.js';
 
 export interface RunCommandOptions {
   jobs?: number;
@@ -40,6 +44,8 @@ export interface RunCommandOptions {
   memoryLimit?: string;
   /** `--retries`: restarts of a crashed run, overriding the specs' `train.retries`. */
   retries?: number;
+  /** `--worker-memory`: what one worker may take before the memory guard kills it; default this machine's memory ÷ jobs. */
+  workerMemory?: string;
 }
 
 const WORKER_FILE = fileURLToPath(new URL('../../worker/main.js', import.meta.url));
@@ -54,8 +60,9 @@ interface SpecRun {
 export async function runCommand(args: string[], options: RunCommandOptions): Promise<number> {
   const planned = await loadAndPlan(args, options);
   const filter = parseFilters(options.filter ?? []);
-  assertFilterMatches(filter, planned.map((p) => p.plan));
-  const memoryLimitBytes = parseMemoryLimit(options.memoryLimit);
+  assertFilterMatches(filter, planned.map(filterablePlan));
+  const memoryLimitBytes = parseSizeFlag('--memory-limit', options.memoryLimit);
+  const workerMemoryBytes = parseSizeFlag('--worker-memory', options.workerMemory);
   assertBackendsInstalled(planned);
   const torch = await checkTorch(planned);
   for (const warning of torch.warnings) process.stderr.write(`mpx: ${warning}\n`);
@@ -68,81 +75,127 @@ export async function runCommand(args: string[], options: RunCommandOptions): Pr
     removeStaleTempFiles(options.resultsDir, isProcessAlive);
     const env = await collectEnvironment({ cwd: process.cwd(), ignorePaths: [options.resultsDir] });
     const torchFacts = torch.probe === null || torch.worker === null ? null : { version: torch.probe.torch, python: torch.worker.python, cuda: torch.probe.cuda, blas: torch.probe.blas };
-    const specs = planned.map((p) => startSpec(p, filter, { ...env, torch: torchFacts }, options));
-    const isInterrupted = await runSelected(specs, planned, env, { memoryLimitBytes, python: torch.worker ?? undefined }, options);
-    return summarise(specs, filter, isInterrupted, options.resultsDir);
+    const machineFacts = machineFactsOf({ ...env, torch: torchFacts });
+    const specs = planned.filter((p) => p.capacity === null).map((p) => startSpec(p, filter, machineFacts, options));
+    const capacitySpecs = planned.filter((p) => p.capacity !== null);
+    const workers = { memoryLimitBytes, workerMemoryBytes, torchHasCuda: torch.probe?.cuda ?? false, python: torch.worker ?? undefined };
+    const { isInterrupted, capacityFailed } = await runSelected(specs, capacitySpecs, planned, env, workers, { ...options, runFilter: filter, machineFacts });
+    return summarise(specs, filter, isInterrupted, options.resultsDir, capacityFailed);
   } finally {
     lock.release();
   }
 }
 
-function startSpec(planned: PlannedSpec, filter: RunFilter, env: Environment & { torch: TorchDescription | null }, options: RunCommandOptions): SpecRun {
+/** What the metadata of every spec says about this machine and installation. */
+function machineFactsOf(env: Environment & { torch: TorchDescription | null }): MachineFacts {
+  return { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, torch: env.torch, provenance: env.git };
+}
+
+/** The runs --filter is checked against: a matrix's runs, or one probe per capacity search (its model, policy, ...). */
+function filterablePlan({ spec, plan, capacity }: PlannedSpec): Plan {
+  return capacity === null ? plan : { ...plan, runs: capacity.cells.map((cell) => capacityRun(spec, cell, 1, 'probe')) };
+}
+
+function startSpec(planned: PlannedSpec, filter: RunFilter, machine: MachineFacts, options: RunCommandOptions): SpecRun {
   const { spec, plan } = planned;
   const selection = selectRuns(plan, readRunRecords(options.resultsDir, spec.name), {
     filter,
     force: options.force ?? false,
     retryFailed: options.retryFailed ?? false,
   });
-  const machine = { mpxVersion: env.mpxVersion, nodeVersion: env.nodeVersion, tfjsVersions: env.tfjsVersions, os: env.os, cpus: cpus(), gpus: env.gpus, torch: env.torch, provenance: env.git };
   const results = new SpecResults(spec.name, spec, plan, selection.stored, options.resultsDir, machine);
   reportSelection(planned, selection, filter);
   return { planned, selection, results };
 }
 
-/** Runs every selected run of every spec in one pool; true when the user interrupted it. */
+/**
+ * Runs every selected run of every matrix spec in one pool, then the capacity searches; says whether the user
+ * interrupted it and how many searches failed.
+ */
 async function runSelected(
   specs: SpecRun[],
+  capacitySpecs: PlannedSpec[],
   planned: PlannedSpec[],
   env: Environment,
-  workers: { memoryLimitBytes: number | null; python?: PythonWorker },
-  options: RunCommandOptions,
-): Promise<boolean> {
+  workers: { memoryLimitBytes: number | null; workerMemoryBytes: number | null; torchHasCuda: boolean; python?: PythonWorker },
+  options: RunCommandOptions & { runFilter: RunFilter; machineFacts: MachineFacts },
+): Promise<{ isInterrupted: boolean; capacityFailed: number }> {
   const runs = specs.flatMap((s) => s.selection.toRun);
-  if (runs.length === 0) {
+  if (runs.length === 0 && capacitySpecs.length === 0) {
     process.stderr.write('mpx: nothing to run: every selected run has a result (use --force to re-run)\n');
-    return false;
+    return { isInterrupted: false, capacityFailed: 0 };
   }
   const resultsOf = new Map<RunConfig, SpecResults>();
   for (const s of specs) for (const run of s.selection.toRun) resultsOf.set(run, s.results);
   const mayUseGpus = planned.some((p) => p.spec.backend === 'auto' || p.spec.backend === 'tensorflow') && findTensorflowPackage() === '@tensorflow/tfjs-node-gpu';
   const { jobs, gpus } = placeWorkers(mayUseGpus, env.gpus, options.jobs);
-  const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
-  process.stderr.write(`mpx: ${runs.length} runs from ${planned.length} spec(s), ${jobs} at a time\n`);
-  return interruptOnSignals(async (signal) => {
-    try {
-      await runAll(runs, {
-        jobs,
-        workerFile: WORKER_FILE,
-        signal,
-        failFast: options.failFast,
-        retries: options.retries,
-        ...workers,
-        // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
-        env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
-        ...(gpus.length > 0
-          ? {
-              slotEnv: (slot: number) => ({ CUDA_VISIBLE_DEVICES: String(gpus[slot % gpus.length]!.index) }),
-              sampleGpuMemory: (pid: number) => startGpuMemorySampler(pid),
-            }
-          : {}),
-        onStart: (run) => progress.start(run),
-        onProgress: (run, step, total) => progress.progress(run, step, total),
-        onRecord: (record, run) => {
-          progress.finish(record, run);
-          // An interrupted run measured nothing: not recording it lets the next `mpx run` start it again (and keeps
-          // the result it had before a --force re-run).
-          if (isStoredRecord(record)) resultsOf.get(run)!.add(record);
-        },
-      });
-    } finally {
-      progress.done();
+  const memoryFacts = {
+    totalBytes: totalmem(),
+    jobs,
+    workerMemoryBytes: workers.workerMemoryBytes,
+    budgetOverrideBytes: workers.memoryLimitBytes,
+    hasTensorflowPackage: findTensorflowPackage() !== null,
+    gpuCount: env.gpus.length,
+    torchHasCuda: workers.torchHasCuda,
+  };
+  const workerOptions = {
+    workerFile: WORKER_FILE,
+    retries: options.retries,
+    memoryLimitBytes: workers.memoryLimitBytes,
+    python: workers.python,
+    memoryCeilings: createMemoryCeilings(memoryFacts),
+    workerMemory: workerMemoryShare(memoryFacts),
+    // Without it TensorFlow reserves nearly all GPU memory up front and nvidia-smi would show that, not the run.
+    env: { TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
+    ...(gpus.length > 0
+      ? {
+          slotEnv: (slot: number) => ({ CUDA_VISIBLE_DEVICES: String(gpus[slot % gpus.length]!.index) }),
+          sampleGpuMemory: (pid: number) => startGpuMemorySampler(pid),
+        }
+      : {}),
+  };
+  let capacityFailed = 0;
+  const isInterrupted = await interruptOnSignals(async (signal) => {
+    if (runs.length > 0) {
+      const progress = createProgress({ total: runs.length, isTTY: Boolean(process.stderr.isTTY), stream: process.stderr, jobs });
+      process.stderr.write(`mpx: ${runs.length} runs from ${specs.length} spec(s), ${jobs} at a time\n`);
+      try {
+        await runAll(runs, {
+          ...workerOptions,
+          jobs,
+          signal,
+          failFast: options.failFast,
+          onStart: (run) => progress.start(run),
+          onProgress: (run, step, total) => progress.progress(run, step, total),
+          onRecord: (record, run) => {
+            progress.finish(record, run);
+            // An interrupted run measured nothing: not recording it lets the next `mpx run` start it again (and keeps
+            // the result it had before a --force re-run).
+            if (isStoredRecord(record)) resultsOf.get(run)!.add(record);
+          },
+        });
+      } finally {
+        progress.done();
+      }
     }
+    if (capacitySpecs.length === 0 || signal.aborted) return;
+    const phase = await runCapacityPhase(capacitySpecs, {
+      ...workerOptions,
+      jobs,
+      signal,
+      resultsDir: options.resultsDir,
+      machine: options.machineFacts,
+      force: options.force ?? false,
+      filter: options.runFilter,
+    });
+    capacityFailed = phase.failed;
   });
+  return { isInterrupted, capacityFailed };
 }
 
 /** The last line per spec and the exit code. */
-function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, resultsDir: string): number {
-  let failed = 0;
+function summarise(specs: SpecRun[], filter: RunFilter, isInterrupted: boolean, resultsDir: string, capacityFailed: number): number {
+  let failed = capacityFailed;
   let failedEarlier = 0;
   for (const { planned, selection, results } of specs) {
     const runsById = new Map(planned.plan.runs.map((run) => [run.runId, run]));
@@ -193,12 +246,12 @@ function assertBackendsInstalled(planned: PlannedSpec[]): void {
   }
 }
 
-function parseMemoryLimit(text: string | undefined): number | null {
+function parseSizeFlag(flag: string, text: string | undefined): number | null {
   if (text === undefined) return null;
   const bytes = parseByteSize(text);
   if (bytes === null) {
-    throw new MpxError('USAGE', `--memory-limit must be a size such as ${BYTE_SIZE_EXAMPLES}, got "${text}"`, {
-      hint: 'e.g. mpx run experiments/*.yaml --memory-limit 2GiB',
+    throw new MpxError('USAGE', `${flag} must be a size such as ${BYTE_SIZE_EXAMPLES}, got "${text}"`, {
+      hint: `e.g. mpx run experiments/*.yaml ${flag} 2GiB`,
     });
   }
   return bytes;

@@ -14,9 +14,7 @@
  * - A change is noise when |head − base| ≤ max(absolute tolerance, relative tolerance × |base|, base spread,
  *   head spread); see `DEFAULT_TOLERANCES`.
  */
-import { formatCellLabel } from '../../matrix/label.js';
-import type { ResultRow } from '../aggregate.js';
-import { AXIS_COLUMNS, COLUMNS, METRIC_COLUMNS, NOISE_KINDS, type Column, type NoiseKind } from '../columns.js';
+import { NOISE_KINDS, type Column, type NoiseKind } from '../columns.js';
 import type { RunMetadata } from '../metadata.js';
 import type { ResultTable } from '../table.js';
 import { formatChange } from './format.js';
@@ -176,9 +174,12 @@ export interface DiffResult {
   tolerances: Record<NoiseKind, Tolerance>;
 }
 
-/** Compares tables by name (pass them already paired: same name on both sides = one spec). */
-export function diffResults(base: readonly ResultTable[], head: readonly ResultTable[], options: DiffOptions): DiffResult {
-  const byName = (tables: readonly ResultTable[]) => new Map(tables.map((t) => [t.name, t]));
+/** A table of any kind (run matrix or capacity searches): the diff reads its rows through its schema. */
+type AnyTable = ResultTable<unknown>;
+
+/** Compares tables by name (pass them already paired: same name on both sides = one spec, or one spec's capacity). */
+export function diffResults(base: readonly AnyTable[], head: readonly AnyTable[], options: DiffOptions): DiffResult {
+  const byName = (tables: readonly AnyTable[]) => new Map(tables.map((t) => [t.name, t]));
   const baseByName = byName(base);
   const headByName = byName(head);
   const names = [...new Set([...baseByName.keys(), ...headByName.keys()])].sort();
@@ -216,11 +217,12 @@ export function isRowChanged(row: RowDiff): boolean {
   return row.info.length > 0 || row.metrics.some((m) => m.verdict === 'changed');
 }
 
-function diffTable(base: ResultTable | null, head: ResultTable | null, options: DiffOptions): TableDiff {
+function diffTable(base: AnyTable | null, head: AnyTable | null, options: DiffOptions): TableDiff {
   const name = (head ?? base)!.name;
-  const has = (t: ResultTable | null, c: Column) => t?.columns.includes(c) ?? false;
-  const keyColumns = AXIS_COLUMNS.filter((c) => (base && head ? has(base, c) && has(head, c) : has(base, c) || has(head, c)));
-  const refOf = (row: ResultRow): CellRef => cellRef(row, keyColumns);
+  const schema = (head ?? base)!.schema;
+  const has = (t: AnyTable | null, c: Column<unknown>) => t?.columns.includes(c) ?? false;
+  const keyColumns = schema.columns.filter((c) => c.kind === 'axis' && (base && head ? has(base, c) && has(head, c) : has(base, c) || has(head, c)));
+  const refOf = (row: unknown): CellRef => cellRef(row, keyColumns, schema);
 
   const result: TableDiff = {
     name,
@@ -257,8 +259,8 @@ function diffTable(base: ResultTable | null, head: ResultTable | null, options: 
 }
 
 /** Rows by their axis values; a repeated key (not produced by mpx) gets `#2`, `#3` so no row is lost. */
-function keyRows(rows: readonly ResultRow[], keyColumns: readonly Column[]): Map<string, ResultRow> {
-  const map = new Map<string, ResultRow>();
+function keyRows(rows: readonly unknown[], keyColumns: readonly Column<unknown>[]): Map<string, unknown> {
+  const map = new Map<string, unknown>();
   for (const row of rows) {
     const base = JSON.stringify(keyColumns.map((c) => c.format(row)));
     let key = base;
@@ -268,15 +270,15 @@ function keyRows(rows: readonly ResultRow[], keyColumns: readonly Column[]): Map
   return map;
 }
 
-function cellRef(row: ResultRow, keyColumns: readonly Column[]): CellRef {
+function cellRef(row: unknown, keyColumns: readonly Column<unknown>[], schema: AnyTable['schema']): CellRef {
   return {
-    label: formatCellLabel({ ...row, backend: row.requestedBackend }),
+    label: schema.label(row),
     axes: Object.fromEntries(keyColumns.map((c) => [c.name, c.format(row)])),
-    cellId: row.cellId || null,
+    cellId: schema.cellId(row) || null,
   };
 }
 
-function sideInfo(table: ResultTable): SideInfo {
+function sideInfo(table: AnyTable): SideInfo {
   const meta = table.metadata;
   return {
     source: table.source,
@@ -286,41 +288,41 @@ function sideInfo(table: ResultTable): SideInfo {
   };
 }
 
-function diffRow(baseRow: ResultRow, headRow: ResultRow, cell: CellRef, base: ResultTable, head: ResultTable, options: DiffOptions): RowDiff {
+function diffRow(baseRow: unknown, headRow: unknown, cell: CellRef, base: AnyTable, head: AnyTable, options: DiffOptions): RowDiff {
+  const { schema } = head;
   // A column one side lacks (results from an older or newer mpx) is listed once per table, not once per cell.
-  const inBoth = (c: Column) => base.columns.includes(c) && head.columns.includes(c);
+  const inBoth = (c: Column<unknown>) => base.columns.includes(c) && head.columns.includes(c);
   const info: InfoChange[] = [];
-  for (const column of COLUMNS) {
+  for (const column of schema.columns) {
     if (column.kind !== 'info' || SKIPPED_INFO.has(column.name) || !inBoth(column)) continue;
     const [b, h] = [column.format(baseRow), column.format(headRow)];
     if (b !== h) info.push({ column: column.name, base: b, head: h });
   }
-  const metrics = METRIC_COLUMNS.filter(inBoth).map((column) => diffMetric(column, baseRow, headRow, options));
-  const baseCellId = baseRow.cellId || null;
-  const headCellId = headRow.cellId || null;
+  const metrics = schema.columns.filter((c) => c.noise !== null && inBoth(c)).map((column) => diffMetric(column, baseRow, headRow, schema.columns, options));
+  const baseCellId = schema.cellId(baseRow) || null;
+  const headCellId = schema.cellId(headRow) || null;
+  const headReason = schema.reason(headRow);
   return {
     cell,
     baseCellId,
     headCellId,
     isConfigChanged: baseCellId !== null && headCellId !== null && baseCellId !== headCellId,
     info,
-    headReason: headRow.status !== 'ok' && headRow.reason ? headRow.reason : null,
+    headReason: schema.status(headRow) !== 'ok' && headReason ? headReason : null,
     metrics,
   };
 }
 
-const SPREAD_OF = new Map(METRIC_COLUMNS.flatMap((c) => (c.spread === null ? [] : [[c, COLUMNS.find((s) => s.name === c.spread)!] as const])));
-
-function diffMetric(column: Column, baseRow: ResultRow, headRow: ResultRow, options: DiffOptions): MetricDiff {
+function diffMetric(column: Column<unknown>, baseRow: unknown, headRow: unknown, columns: readonly Column<unknown>[], options: DiffOptions): MetricDiff {
   const kind = column.noise!;
-  const number = (row: ResultRow, c: Column): number | null => {
+  const number = (row: unknown, c: Column<unknown>): number | null => {
     const v = c.value(row);
     return typeof v === 'number' ? v : null;
   };
   const b = number(baseRow, column);
   const h = number(headRow, column);
   const tolerance = options.tolerances?.[column.name] ?? options.tolerances?.[kind] ?? DEFAULT_TOLERANCES[kind];
-  const spreadColumn = SPREAD_OF.get(column);
+  const spreadColumn = column.spread === null ? undefined : columns.find((s) => s.name === column.spread);
   const spreads = spreadColumn === undefined ? [] : [number(baseRow, spreadColumn), number(headRow, spreadColumn)].filter((v): v is number => v !== null && Number.isFinite(v));
   const toleranceBound = Math.max(tolerance.absolute, b !== null && Number.isFinite(b) ? tolerance.relative * Math.abs(b) : 0);
   const spreadBound = Math.max(0, ...spreads);

@@ -125,7 +125,8 @@ def train_run(run, device, memory_limit_bytes=None, mnist_dir=None, on_progress=
             step_ms.append(elapsed)
         if on_progress:
             on_progress(step + 1, steps)
-    eval_accuracy = trainer.evaluate()
+    # `steps: 0` is a memory probe (capacity search): an untrained model's accuracy says nothing, so none is taken.
+    eval_accuracy = trainer.evaluate() if steps > 0 else float('nan')
     step_ms_median = statistics.median(step_ms) if step_ms else float('nan')
     measurements = {
         'backend': 'torch',
