@@ -9,6 +9,7 @@ import { parseResultsCsv } from '../../src/results/table.js';
 import { engineCeiling, preflight, staticMemoryBound, WASM_HEAP_MAX_BYTES, type MemoryCeilings } from '../../src/runner/preflight.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { parameterTensorSizes } from '../../src/spec/model-shapes.js';
+import type { OptimizerDef } from '../../src/spec/types.js';
 import { mlpModel, runConfig, TRAIN } from '../helpers/builders.js';
 
 const NONE: MemoryCeilings = { budgetBytes: null, engine: null, workerShare: null };
@@ -39,8 +40,8 @@ describe('staticMemoryBound', () => {
       ],
     };
     const [P, S] = [386, 64];
-    const resting = (optimizer: Partial<typeof adam.optimizer> & { name: typeof adam.optimizer.name | 'adamw' | 'rmsprop' }) =>
-      staticMemoryBound(runConfig('n', { model, train: { ...adam, optimizer: { ...adam.optimizer, momentum: 0, ...optimizer } }, microBatchSize: 4, accumulationSteps: 1 }));
+    const resting = (optimizer: Omit<OptimizerDef, 'learningRate' | 'momentum'> & { momentum?: number }) =>
+      staticMemoryBound(runConfig('n', { model, train: { ...TRAIN, optimizer: { learningRate: 0.001, momentum: 0, ...optimizer } }, microBatchSize: 4, accumulationSteps: 1 }));
     expect(resting({ name: 'adamw', weightDecay: 0.004 }).restingBytes).toBe(4 * P * 3 + 4 * S);
     expect(resting({ name: 'rmsprop' }).restingBytes).toBe(4 * P * 2 + 4 * S);
     expect(resting({ name: 'rmsprop', momentum: 0.9, centered: true }).restingBytes).toBe(4 * P * 4 + 4 * S);
