@@ -237,7 +237,7 @@ export const COLUMNS: readonly Column[] = [
   ),
   numeric({ name: 'grads_bytes', unit: 'bytes', kind: 'measured', description: 'Weight-gradient buffers at the moment of peak_bytes (fp32 on every engine: gradients of fp32 variables). Empty where the engine cannot attribute bytes exactly.' }, 'gradsBytes', { noise: 'bytes' }),
   numeric(
-    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam m and v, momentum velocity) at the moment of peak_bytes (fp32). Empty where the engine cannot attribute bytes exactly.' },
+    { name: 'optimizer_bytes', unit: 'bytes', kind: 'measured', description: 'Optimizer slots (Adam and AdamW m and v, momentum velocity, RMSprop velocity, momentum and mean gradient) at the moment of peak_bytes (fp32). Empty where the engine cannot attribute bytes exactly.' },
     'optimizerBytes',
     { noise: 'bytes' },
   ),

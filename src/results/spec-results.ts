@@ -31,6 +31,8 @@ export interface SpecResultsOptions {
   schedulerJob: string | null;
   /** Milliseconds clock (tests). @default performance.now */
   now?: () => number;
+  /** Least time between two rebuilds of the CSV and meta.json while runs finish. @default REBUILD_INTERVAL_MS */
+  rebuildIntervalMs?: number;
 }
 
 export interface FinishScope {
@@ -98,7 +100,7 @@ export class SpecResults {
     this.produced.add(stamped.runId);
     if (this.options.shard !== null) return;
     // At most every REBUILD_INTERVAL_MS, and spaced so that rebuilding never takes more than 5% of the time.
-    const interval = Math.max(REBUILD_INTERVAL_MS, 20 * this.lastRebuildMs);
+    const interval = Math.max(this.options.rebuildIntervalMs ?? REBUILD_INTERVAL_MS, 20 * this.lastRebuildMs);
     if (this.now() - this.lastRebuildAt < interval) return;
     const started = this.now();
     this.rebuild();

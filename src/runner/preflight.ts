@@ -5,7 +5,7 @@
  * bytes and the ceiling, and no process is started: a 17 GB model never gets to grow a worker to 17 GB first.
  */
 import type { RunConfig } from '../matrix/types.js';
-import { parameterTensorSizes } from '../spec/model-shapes.js';
+import { parameterTensorSizes, stateTensorSizes } from '../spec/model-shapes.js';
 import { optimizerSlotsPerVariable } from '../spec/optimizer-slots.js';
 import { formatByteSize } from '../spec/size.js';
 
@@ -15,7 +15,7 @@ const FLOAT32_BYTES = 4;
 
 /**
  * What every engine holds at some moment of an update, at the least: the fp32 variables, their optimizer slots and
- * gradient accumulators (kept between updates), plus either all weight gradients (they all exist when the optimizer
+ * gradient accumulators (kept between updates), batch normalisation's fp32 moving statistics, plus either all weight gradients (they all exist when the optimizer
  * starts: Keras's apply_gradients, tfjs's variableGrads and PyTorch's .grad alike) or the input micro-batch (which
  * exists during the forward pass). Activations come on top; they are what the run measures.
  */
@@ -23,7 +23,7 @@ export interface StaticMemoryBound {
   /** max(restingBytes + gradientBytes, restingBytes + inputBytes). */
   bytes: number;
   parameterCount: number;
-  /** Parameters, optimizer slots and accumulators, fp32. */
+  /** Parameters, optimizer slots, accumulators and non-trainable state (moving statistics), fp32. */
   restingBytes: number;
   gradientBytes: number;
   inputBytes: number;
@@ -37,7 +37,9 @@ export function staticMemoryBound(run: RunConfig): StaticMemoryBound {
   const parameterBytes = parameterCount * FLOAT32_BYTES;
   const slots = optimizerSlotsPerVariable(run.train.optimizer);
   const accumulators = run.accumulationSteps > 1 ? 1 : 0;
-  const restingBytes = parameterBytes * (1 + slots + accumulators);
+  const stateSizes = stateTensorSizes(run.model);
+  const stateBytes = stateSizes.reduce((sum, n) => sum + n, 0) * FLOAT32_BYTES;
+  const restingBytes = parameterBytes * (1 + slots + accumulators) + stateBytes;
   const inputBytes = run.microBatchSize * run.model.input.reduce((product, n) => product * n, 1) * FLOAT32_BYTES;
   return {
     bytes: restingBytes + Math.max(parameterBytes, inputBytes),
@@ -45,7 +47,7 @@ export function staticMemoryBound(run: RunConfig): StaticMemoryBound {
     restingBytes,
     gradientBytes: parameterBytes,
     inputBytes,
-    largestTensorBytes: Math.max(0, ...sizes) * FLOAT32_BYTES,
+    largestTensorBytes: Math.max(0, ...sizes, ...stateSizes) * FLOAT32_BYTES,
   };
 }
 

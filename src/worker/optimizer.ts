@@ -14,6 +14,8 @@ import type { MemoryRole } from './memory/replay.js';
 const ADAM_EPSILON = 1e-7;
 const ADAM_BETA_1 = 0.9;
 const ADAM_BETA_2 = 0.999;
+/** Keras's default epsilon for RMSprop, added under the square root. */
+const RMSPROP_EPSILON = 1e-7;
 
 export interface Optimizer {
   /**
@@ -38,6 +40,10 @@ export function createOptimizer(def: OptimizerDef): Optimizer {
       return new Momentum(def.learningRate, def.momentum);
     case 'adam':
       return new Adam(def.learningRate);
+    case 'adamw':
+      return new Adam(def.learningRate, def.weightDecay ?? 0);
+    case 'rmsprop':
+      return new RmsProp(def.learningRate, def.rho ?? 0.9, def.momentum, def.centered ?? false);
   }
 }
 
@@ -74,8 +80,6 @@ function assignFrom(variable: tf.Variable, compute: () => tf.Tensor, role: Memor
   next.dispose();
   ledger?.retag(variable, role);
 }
-
-
 
 class Sgd implements Optimizer {
   constructor(private readonly learningRate: number) {}
@@ -116,12 +120,18 @@ class Momentum implements Optimizer {
   }
 }
 
-/** Keras Adam: m, v moments; lr_t = lr·sqrt(1−β2^t)/(1−β1^t); variable −= lr_t·m/(sqrt(v)+ε). */
+/**
+ * Keras Adam: m, v moments; lr_t = lr·sqrt(1−β2^t)/(1−β1^t); variable −= lr_t·m/(sqrt(v)+ε). With a weight decay it
+ * is Keras's AdamW: each variable first becomes w − w·wd·lr (`BaseOptimizer._apply_weight_decay`, before the step).
+ */
 class Adam implements Optimizer {
   private readonly m = new Slots('m');
   private readonly v = new Slots('v');
   private iterations = 0;
-  constructor(private readonly learningRate: number) {}
+  constructor(
+    private readonly learningRate: number,
+    private readonly weightDecay = 0,
+  ) {}
   apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
     this.iterations++;
     const t = this.iterations;
@@ -141,6 +151,9 @@ class Adam implements Optimizer {
       const g = grads[i]!;
       const m = this.m.get(variable);
       const v = this.v.get(variable);
+      if (this.weightDecay > 0) {
+        assignFrom(variable, () => tf.sub(variable, tf.mul(tf.mul(variable, this.weightDecay), this.learningRate)), 'parameters', ledger);
+      }
       if (isFused) {
         const next = adamUpdate(m, v, variable, g, coefficients);
         ([m, v, variable] as const).forEach((target, k) => {
@@ -168,5 +181,64 @@ class Adam implements Optimizer {
   dispose(): void {
     this.m.dispose();
     this.v.dispose();
+  }
+}
+
+/**
+ * Keras RMSprop (keras/src/optimizers/rmsprop.py): v = ρ·v + (1−ρ)·g²; centered: a = ρ·a + (1−ρ)·g and the
+ * denominator v − a² + ε, else v + ε; increment = lr·g / sqrt(denominator); with momentum m = μ·m + increment and
+ * w −= m, else w −= increment. Slots as Keras creates them: the velocity, a momentum slot only when μ > 0, the mean
+ * gradient only when centered (tfjs's own RMSprop always keeps two).
+ */
+class RmsProp implements Optimizer {
+  private readonly velocity = new Slots('velocity');
+  private readonly momentums = new Slots('momentum');
+  private readonly averages = new Slots('average_gradient');
+  constructor(
+    private readonly learningRate: number,
+    private readonly rho: number,
+    private readonly momentum: number,
+    private readonly centered: boolean,
+  ) {}
+  apply(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], factor = 1, ledger?: TensorLedger): void {
+    const { rho, momentum } = this;
+    variables.forEach((variable, i) => {
+      const g = grads[i]!;
+      // The unscaling factor f rides on the coefficients: (1−ρ)·(f·g)² = ((1−ρ)·f²)·g², lr·(f·g) = (lr·f)·g.
+      const velocity = this.velocity.get(variable);
+      assignFrom(velocity, () => tf.add(tf.mul(velocity, rho), tf.mul(tf.square(g), (1 - rho) * factor * factor)), 'optimizer', ledger);
+      let average: tf.Variable | undefined;
+      if (this.centered) {
+        average = this.averages.get(variable);
+        const a = average;
+        assignFrom(a, () => tf.add(tf.mul(a, rho), tf.mul(g, (1 - rho) * factor)), 'optimizer', ledger);
+      }
+      const increment = () => {
+        const denominator = average === undefined ? tf.add(velocity, RMSPROP_EPSILON) : tf.add(tf.sub(velocity, tf.square(average)), RMSPROP_EPSILON);
+        return tf.div(tf.mul(g, this.learningRate * factor), tf.sqrt(denominator));
+      };
+      if (momentum > 0) {
+        const m = this.momentums.get(variable);
+        assignFrom(m, () => tf.add(tf.mul(m, momentum), increment()), 'optimizer', ledger);
+        assignFrom(variable, () => tf.sub(variable, m), 'parameters', ledger);
+      } else {
+        assignFrom(variable, () => tf.sub(variable, increment()), 'parameters', ledger);
+      }
+    });
+  }
+  slots(): tf.Variable[] {
+    return [...this.velocity.all(), ...this.momentums.all(), ...this.averages.all()];
+  }
+  prepare(variables: readonly tf.Variable[]): void {
+    for (const variable of variables) {
+      this.velocity.get(variable);
+      if (this.momentum > 0) this.momentums.get(variable);
+      if (this.centered) this.averages.get(variable);
+    }
+  }
+  dispose(): void {
+    this.velocity.dispose();
+    this.momentums.dispose();
+    this.averages.dispose();
   }
 }

@@ -23,6 +23,7 @@ export declare namespace tf {
   type DataType = Tfjs.DataType;
   type Tensor<R extends Tfjs.Rank = Tfjs.Rank> = Tfjs.Tensor<R>;
   type Tensor2D = Tfjs.Tensor2D;
+  type Tensor3D = Tfjs.Tensor3D;
   type Tensor4D = Tfjs.Tensor4D;
   type Scalar = Tfjs.Scalar;
   type Variable<R extends Tfjs.Rank = Tfjs.Rank> = Tfjs.Variable<R>;

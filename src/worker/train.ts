@@ -79,7 +79,7 @@ export class Trainer {
       const batch = gatherBatch(this.dataset, batchIndices(this.dataset.trainY.length, step, micro, microBatchSize, k));
       const { value, grads: named } = tf.tidy(() => {
         const { xs, ys } = inContext(DATA_CONTEXT, () => ({
-          xs: tf.tensor(batch.x, [microBatchSize, ...this.dataset.inputShape], 'float32'),
+          xs: tf.tensor(batch.x, [microBatchSize, ...this.dataset.inputShape], batch.x instanceof Int32Array ? 'int32' : 'float32'),
           ys: tf.oneHot(tf.tensor1d(batch.y, 'int32'), this.dataset.classes),
         }));
         const dropoutSeed = deriveSeed(this.run.seed, `dropout/${step}/${micro}`);
@@ -94,6 +94,7 @@ export class Trainer {
         );
       });
       ledger?.endBackward();
+      this.model.applyStateUpdates(ledger);
       lossSum += value.dataSync()[0]! / scale;
       value.dispose();
       grads = variables.map((v) => named[v.name]!);
@@ -126,6 +127,8 @@ export class Trainer {
   restingRoles(): Map<object, MemoryRole> {
     const roles = new Map<object, MemoryRole>();
     this.model.variables.forEach((v) => roles.set(v.dataId, 'parameters'));
+    // Batch normalisation's moving statistics: non-trainable weights of the model, fp32 under every policy.
+    this.model.state.forEach((v) => roles.set(v.dataId, 'parameters'));
     this.optimizer.slots().forEach((v) => roles.set(v.dataId, 'optimizer'));
     this.accumulators?.forEach((v) => roles.set(v.dataId, 'accumulators'));
     return roles;
@@ -156,7 +159,7 @@ export class Trainer {
     for (let start = 0; start < evalY.length; start += EVAL_CHUNK) {
       const count = Math.min(EVAL_CHUNK, evalY.length - start);
       const predicted = tf.tidy(() => {
-        const xs = tf.tensor(evalX.subarray(start * dim, (start + count) * dim), [count, ...inputShape], 'float32');
+        const xs = tf.tensor(evalX.subarray(start * dim, (start + count) * dim), [count, ...inputShape], evalX instanceof Int32Array ? 'int32' : 'float32');
         return tf.argMax(this.model.forward(xs, { training: false, grid: this.grid, dropoutSeed: 1 }), -1);
       });
       const labels = predicted.dataSync();

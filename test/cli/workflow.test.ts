@@ -181,9 +181,9 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
   });
 
   it('report: the comment is the diff, then the charts of ci-smoke and of every other results CSV the PR changed; HTML for the artifact', async () => {
-    // the pull request also adds results of another spec (and a capacity CSV, which is not a results CSV)
+    // the pull request also adds results of another spec, with capacity searches (charted beside its peaks)
     await cp(join(repo, 'results/ci-smoke.csv'), join(repo, 'results/extra.csv'));
-    await writeFile(join(repo, 'results/extra.capacity.csv'), 'model,policy,max_batch_size\nmlp,float32,64\n');
+    await cp(join(ROOT, 'test/fixtures/results/report/report-fixture.capacity.csv'), join(repo, 'results/extra.capacity.csv'));
     git('add', 'results/extra.csv', 'results/extra.capacity.csv');
     git('commit', '-q', '-m', 'extra results');
     await writeFile(summary, '');
@@ -198,7 +198,8 @@ describe('the workflow\'s commands, run in a scratch repository', () => {
     expect(charts.match(/^<!-- mpx:charts:start -->$/gm)).toHaveLength(2);
     expect(charts).toContain('### ci-smoke: peak memory vs batch size');
     expect(charts).toContain('### extra: peak memory vs batch size');
-    expect(charts.match(/^```mermaid$/gm)).toHaveLength(2);
+    expect(charts).toContain('### extra: largest batch that fits the budget');
+    expect(charts.match(/^```mermaid$/gm)).toHaveLength(3);
     expect(charts).not.toContain('## Provenance'); // only the charts section of each report
     expect(await readFile(summary, 'utf8')).toBe(`${diff}${charts}`);
     expect(await readFile(join(repo, 'mpx-report/extra.html'), 'utf8')).toContain('data-chart="peak"');

@@ -150,3 +150,20 @@ describe('createCellHasher', () => {
     );
   });
 });
+
+describe('committed results keep their ids', () => {
+  // Specs that existed before layer graphs, new layer types and optimizers: every cell id in their committed CSV
+  // must still be the id the planner gives the cell, or `mpx run` would redo (and `mpx diff` flag) every one.
+  it.each(['seed-question', 'seed-claims', 'ci-smoke', 'calibration-runtime'])('results/%s.csv', async (name) => {
+    const { readFileSync } = await import('node:fs');
+    const { loadSpec } = await import('../../src/spec/load.js');
+    const { planRuns } = await import('../../src/matrix/plan.js');
+    const { parseResultsCsv } = await import('../../src/results/table.js');
+    const csv = `results/${name}.csv`;
+    const meta = JSON.parse(readFileSync(`results/${name}.meta.json`, 'utf8')) as { spec: { file: string } };
+    const planned = planRuns((await loadSpec(meta.spec.file)).spec).cells.map((c) => c.cellId);
+    const committed = parseResultsCsv(readFileSync(csv, 'utf8'), name, csv).rows.map((row) => row.cellId);
+    expect(committed.length).toBeGreaterThan(0);
+    expect(planned).toEqual(expect.arrayContaining(committed));
+  });
+});

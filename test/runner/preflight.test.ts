@@ -9,6 +9,7 @@ import { parseResultsCsv } from '../../src/results/table.js';
 import { engineCeiling, preflight, staticMemoryBound, WASM_HEAP_MAX_BYTES, type MemoryCeilings } from '../../src/runner/preflight.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { parameterTensorSizes } from '../../src/spec/model-shapes.js';
+import type { OptimizerDef } from '../../src/spec/types.js';
 import { mlpModel, runConfig, TRAIN } from '../helpers/builders.js';
 
 const NONE: MemoryCeilings = { budgetBytes: null, engine: null, workerShare: null };
@@ -26,6 +27,26 @@ describe('staticMemoryBound', () => {
     expect(large.bytes).toBe(16 * P + 64 * 8 * 4);
     // SGD keeps no slots
     expect(staticMemoryBound(runConfig('c', { model: mlpModel(), microBatchSize: 4, accumulationSteps: 1 })).restingBytes).toBe(4 * P);
+  });
+
+  it('counts AdamW\'s and RMSprop\'s slots as Keras makes them, and batch norm\'s moving statistics as fp32 state without slots', () => {
+    // 8 → dense 32 (no bias) → batch norm (γ, β; moving mean, variance) → dense 2: P = 256 + 64 + 66 = 386, S = 64
+    const model = {
+      ...mlpModel(),
+      layers: [
+        { type: 'dense' as const, units: 32, activation: 'linear' as const, useBias: false },
+        { type: 'batchNormalization' as const, momentum: 0.99, epsilon: 0.001 },
+        { type: 'dense' as const, units: 2, activation: 'softmax' as const, useBias: true },
+      ],
+    };
+    const [P, S] = [386, 64];
+    const resting = (optimizer: Omit<OptimizerDef, 'learningRate' | 'momentum'> & { momentum?: number }) =>
+      staticMemoryBound(runConfig('n', { model, train: { ...TRAIN, optimizer: { learningRate: 0.001, momentum: 0, ...optimizer } }, microBatchSize: 4, accumulationSteps: 1 }));
+    expect(resting({ name: 'adamw', weightDecay: 0.004 }).restingBytes).toBe(4 * P * 3 + 4 * S);
+    expect(resting({ name: 'rmsprop' }).restingBytes).toBe(4 * P * 2 + 4 * S);
+    expect(resting({ name: 'rmsprop', momentum: 0.9, centered: true }).restingBytes).toBe(4 * P * 4 + 4 * S);
+    const bound = resting({ name: 'sgd' });
+    expect([bound.parameterCount, bound.gradientBytes, bound.bytes]).toEqual([P, 4 * P, 4 * P + 4 * S + 4 * P]);
   });
 });
 
@@ -60,7 +81,7 @@ describe('preflight', () => {
 });
 
 /** Every committed spec with its results: the bound and the parameter count against what the runs recorded. */
-const COMMITTED = ['seed-claims', 'seed-question', 'calibration/runtime', 'ci/smoke'];
+const COMMITTED = ['seed-claims', 'seed-question', 'calibration/runtime', 'calibration/runtime-tokens', 'ci/smoke'];
 
 describe.each(COMMITTED)('on the committed results of experiments/%s.yaml', (name) => {
   it('the parameter count from the shapes equals the engines\' params, and the bound is below every recorded peak', async () => {

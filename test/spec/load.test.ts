@@ -49,7 +49,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: __proto__, constructor and prototype are reserved names in JavaScript; rename the key`],
   ['deep-nesting.yaml', 'SPEC_LIMIT', `<F>:6:71: maps and lists are nested more than 64 levels deep
   hint: a spec needs only a few levels; check the indentation and brackets`],
-  ['dense-after-conv.yaml', 'SPEC_INVALID', `<F>:7:9: models.convnet.layers[1]: dense needs a flat (rank-1) input, but gets [26, 26, 8]
+  ['dense-after-conv.yaml', 'SPEC_INVALID', `<F>:7:9: models.convnet.layers[1]: dense needs a vector or a sequence [length, features], but gets [26, 26, 8]
   hint: add "- flatten: {}" before it`],
   ['duplicate-axis-value.yaml', 'SPEC_INVALID', `<F>:5:23: matrix.batchSize lists 32 twice, at [0] and [2]
   hint: each value of a list may appear only once`],
@@ -66,11 +66,25 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   ['misplaced-preset-key.yaml', 'SPEC_INVALID', `<F>:5:5: "filters" in models.mlp only applies to preset: cnn
   hint: remove "filters", or use preset: cnn`],
   ['empty.yaml', 'SPEC_INVALID', `<F>: the file is empty; a spec needs at least name, models and matrix`],
+  ['embedding-without-tokens.yaml', 'SPEC_INVALID', `<F>:6:20: models.net has an embedding layer, which needs integer token ids, but data kind is synthetic
+  hint: use data: { kind: tokens, vocab: …, length: … }`],
+  ['graph-add-shapes.yaml', 'SPEC_INVALID', `<F>:8:9: models.net.layers[2]: add needs inputs of one shape, but gets [32] from "wide" and [8] from "narrow"
+  hint: add a dense (or 1×1 conv2d) projection on one branch so both have the same shape`],
+  ['graph-cycle.yaml', 'SPEC_INVALID', `<F>:6:45: models.net.layers[0]: dense "a" takes input "c", which depends on this layer's own output: a cycle (a → c → b → a)
+  hint: a model is a graph without cycles: break the loop`],
+  ['graph-defined-later.yaml', 'SPEC_INVALID', `<F>:7:28: models.net.layers[1]: add takes input "b", which is defined after it (layer 3)
+  hint: list layers in the order data flows through them: move it before this one`],
+  ['graph-duplicate-id.yaml', 'SPEC_INVALID', `<F>:7:33: models.net.layers[1]: dense "block" repeats the id of layer 1
+  hint: ids of layers must be unique`],
+  ['graph-unknown-input.yaml', 'SPEC_INVALID', `<F>:8:25: models.net.layers[2]: add takes input "atn", but no layer has that id
+  hint: did you mean "attn"?`],
+  ['graph-unused-layer.yaml', 'SPEC_INVALID', `<F>:6:9: models.net.layers[0]: dense "side" is not used: no layer takes its output, and only the last layer is the model output
+  hint: list "side" in a later layer's inputs, or remove it`],
   ['huge-number.yaml', 'SPEC_INVALID', `<F>:3:10: train.steps must be a finite number, got 1e400
   hint: the number is too large to hold (beyond about 1.8e308)`],
   ['many-problems.yaml', 'SPEC_INVALID', `<F>:2:10: repeats must be an integer from 1 to 100, got 0
 <F>:5:10: train.steps must be an integer ≥ 1, got 0
-<F>:6:22: train.optimizer.name must be one of adam, sgd, momentum, got "adamw"
+<F>:6:22: train.optimizer.name must be one of adam, adamw, sgd, momentum, rmsprop, got "adamm"
   hint: did you mean "adam"?
 <F>:8:23: unknown key "hiden" in models.mlp; expected one of: preset, input, hidden, classes
   hint: did you mean "hidden"?
@@ -84,7 +98,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: the mnist package ships 10000 images; training and evaluation images do not overlap`],
   ['mnist-wrong-input.yaml', 'SPEC_INVALID', `<F>:6:12: models.cifar.input must be [784] or [28, 28, 1] for data kind: mnist, got [32, 32, 3]
   hint: mnist images are 28×28 pixels with one grey channel`],
-  ['momentum-with-adam.yaml', 'SPEC_INVALID', `<F>:3:28: train.optimizer.momentum only applies to name: momentum (this optimizer is adam)
+  ['momentum-with-adam.yaml', 'SPEC_INVALID', `<F>:3:28: train.optimizer.momentum only applies to name: momentum or rmsprop (this optimizer is adam)
   hint: remove momentum, or set name: momentum`],
   ['name-absolute.yaml', 'SPEC_INVALID', `<F>:1:7: name must be a safe file name: 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..', got "/tmp/results"`],
   ['name-dotdot.yaml', 'SPEC_INVALID', `<F>:1:7: name must be a safe file name: 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..', got "../../etc/cron.d/x"`],
@@ -103,15 +117,17 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: the cause may be above this point: check the brackets, quotes and indentation that lead here`],
   ['tab-indent.yaml', 'YAML_SYNTAX', `<F>:3:1: tab used for indentation; YAML indents with spaces only
   hint: replace the tab with spaces`],
+  ['tokens-into-dense.yaml', 'SPEC_INVALID', `<F>:7:16: models.net: dense reads the token ids directly; with data kind: tokens the model input must go to an embedding layer
+  hint: start with "- embedding: { vocab: …, units: … }"`],
   ['two-documents.yaml', 'SPEC_INVALID', `<F>:6:1: the file holds 2 YAML documents; a spec is a single document
   hint: remove the "---" line, or put each spec in its own file`],
   ['two-layer-types.yaml', 'SPEC_INVALID', `<F>:7:9: models.tiny.layers[0] has 2 keys (dense, dropout); a layer is a map with exactly one key, the layer type
   hint: start each layer on its own "- " list item`],
   ['unknown-backend.yaml', 'SPEC_INVALID', `<F>:2:10: backend must be one of auto, tensorflow, wasm, cpu, torch, got "gpu"
   hint: use "tensorflow" (tfjs-node-gpu on CUDA) or "torch" (PyTorch, CUDA when available)`],
-  ['unknown-layer-key.yaml', 'SPEC_INVALID', `<F>:6:28: unknown key "activaton" in models.tiny.layers[0].dense; expected one of: units, activation, useBias, dtype
+  ['unknown-layer-key.yaml', 'SPEC_INVALID', `<F>:6:28: unknown key "activaton" in models.tiny.layers[0].dense; expected one of: units, activation, useBias, dtype, id, inputs
   hint: did you mean "activation"?`],
-  ['unknown-layer-type.yaml', 'SPEC_INVALID', `<F>:6:9: unknown layer type "dens" in models.tiny.layers[0]; expected one of: dense, conv2d, maxPooling2d, flatten, dropout, activation
+  ['unknown-layer-type.yaml', 'SPEC_INVALID', `<F>:6:9: unknown layer type "dens" in models.tiny.layers[0]; expected one of: dense, conv2d, conv1d, maxPooling2d, averagePooling2d, globalAveragePooling1d, globalAveragePooling2d, flatten, dropout, activation, embedding, layerNormalization, batchNormalization, add, concatenate, multiHeadAttention
   hint: did you mean "dense"?`],
   ['unknown-matrix-key.yaml', 'SPEC_INVALID', `<F>:5:3: unknown key "batchsize" in matrix; expected one of: model, batchSize, policy, accumulationSteps, backend, include, exclude
   hint: did you mean "batchSize"?`],
@@ -125,7 +141,7 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: did you mean "cnn"?`],
   ['unknown-policy.yaml', 'SPEC_INVALID', `<F>:5:21: matrix.policy[1] must be one of float32, mixed_float16, mixed_bfloat16, got "mixed_fp16"
   hint: did you mean "mixed_float16"?`],
-  ['unknown-preset.yaml', 'SPEC_INVALID', `<F>:3:18: models.net.preset must be one of mlp, cnn, got "resnet"
+  ['unknown-preset.yaml', 'SPEC_INVALID', `<F>:3:18: models.net.preset must be one of mlp, cnn, transformer, resnet, got "vgg"
   hint: or leave out "preset" and write the model out (input, layers)`],
   ['unknown-top-key.yaml', 'SPEC_INVALID', `<F>:2:1: unknown key "seeds" at the top level; expected one of: name, description, seed, repeats, backend, data, train, models, defaults, matrix, memoryLimit, capacity, maxRuns
   hint: did you mean "seed"?`],
@@ -135,6 +151,8 @@ const BAD: Array<[string, MpxErrorCode, string]> = [
   hint: define "&name" on a value above the alias`],
   ['warmup-not-below-steps.yaml', 'SPEC_INVALID', `<F>:4:16: train.warmupSteps (5) must be less than train.steps (5)
   hint: warm-up updates are not timed; leave at least one timed update`],
+  ['weight-decay-with-adam.yaml', 'SPEC_INVALID', `<F>:3:28: train.optimizer.weightDecay only applies to name: adamw (this optimizer is adam)
+  hint: remove weightDecay, or set name: adamw`],
   ['zero-batch-size.yaml', 'SPEC_INVALID', `<F>:5:15: matrix.batchSize[0] must be an integer ≥ 1, got 0`],
 ];
 

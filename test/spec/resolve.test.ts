@@ -239,7 +239,53 @@ describe('cross-field rules', () => {
 
   it('asks for input and layers when neither preset nor layers is given', () => {
     expect(() => loadSpecText('name: x\nmodels:\n  m: { input: [4] }\nmatrix: { model: [m] }\n', 's.yaml').spec).toThrow(
-      expect.objectContaining({ message: 'missing required key "layers" in models.m', hint: 'or use preset: mlp or cnn' }),
+      expect.objectContaining({ message: 'missing required key "layers" in models.m', hint: 'or use preset: mlp or cnn or transformer or resnet' }),
     );
+  });
+});
+
+describe('tokens data, graphs and the new optimizers', () => {
+  const spec = (body: string) => loadSpecText(`name: t\n${body}\nmatrix: { batchSize: [8] }\n`, 't.yaml').spec;
+
+  it('a transformer takes its vocabulary and length from token data unless it says otherwise', () => {
+    const s = spec('data: { kind: tokens, vocab: 300, length: 24 }\nmodels:\n  a: { preset: transformer, blocks: 1 }\n  b: { preset: transformer, blocks: 1, vocab: 400 }');
+    expect(s.data).toEqual({ kind: 'tokens', samples: 2048, evalSamples: 512, vocab: 300, length: 24 });
+    expect(s.models.a!.input).toEqual([24]);
+    expect(s.models.a!.layers[0]).toEqual({ type: 'embedding', id: 'embedding', vocab: 300, units: 64 });
+    expect(s.models.b!.layers[0]).toMatchObject({ vocab: 400 });
+  });
+
+  it('without data.length each model\'s input decides: one spec compares sequence lengths', () => {
+    const s = spec('data: { kind: tokens, vocab: 300 }\nmodels:\n  short: { preset: transformer, length: 16 }\n  long: { preset: transformer, length: 256 }');
+    expect(s.data).toMatchObject({ kind: 'tokens', length: null });
+    expect([s.models.short!.input, s.models.long!.input]).toEqual([[16], [256]]);
+  });
+
+  it('rejects an embedding whose vocabulary is smaller than the data\'s, and a model of another length', () => {
+    expect(() => spec('data: { kind: tokens, vocab: 300, length: 24 }\nmodels:\n  a: { preset: transformer, vocab: 100 }')).toThrow(
+      'models.a: the embedding\'s vocab (100) is smaller than data.vocab (300); ids up to 299 occur',
+    );
+    expect(() => spec('data: { kind: tokens, vocab: 300, length: 24 }\nmodels:\n  a: { preset: transformer, length: 16 }')).toThrow(
+      'models.a must take [24] for data kind: tokens (length 24), got [16]',
+    );
+  });
+
+  it('keeps id and inputs only where the spec gives them (sequential layers resolve as before)', () => {
+    const s = spec('models:\n  m:\n    input: [4]\n    layers:\n      - dense: { units: 4, id: a }\n      - dense: { units: 4 }\n      - dense: { units: 4, id: c }\n      - add: { inputs: [a, c] }\n      - dense: { units: 2 }');
+    expect(s.models.m!.layers).toEqual([
+      { type: 'dense', units: 4, activation: 'linear', useBias: true, id: 'a' },
+      { type: 'dense', units: 4, activation: 'linear', useBias: true },
+      { type: 'dense', units: 4, activation: 'linear', useBias: true, id: 'c' },
+      { type: 'add', inputs: ['a', 'c'] },
+      { type: 'dense', units: 2, activation: 'linear', useBias: true },
+    ]);
+  });
+
+  it('resolves adamw and rmsprop with Keras 3\'s defaults, adding keys only for them', () => {
+    const optimizer = (body: string) => spec(`train: { optimizer: ${body} }\nmodels:\n  m: { preset: mlp }`).train.optimizer;
+    expect(optimizer('{ name: adam }')).toEqual({ name: 'adam', learningRate: 0.001, momentum: 0.9 });
+    expect(optimizer('{ name: adamw }')).toEqual({ name: 'adamw', learningRate: 0.001, momentum: 0.9, weightDecay: 0.004 });
+    expect(optimizer('{ name: rmsprop }')).toEqual({ name: 'rmsprop', learningRate: 0.001, momentum: 0, rho: 0.9, centered: false });
+    expect(optimizer('{ name: rmsprop, momentum: 0.5, centered: true, rho: 0.8 }')).toEqual({ name: 'rmsprop', learningRate: 0.001, momentum: 0.5, rho: 0.8, centered: true });
   });
 });

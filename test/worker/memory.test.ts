@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunConfig } from '../../src/matrix/types.js';
 import { startBackend } from '../../src/worker/backend.js';
 import { buildDataset } from '../../src/worker/data.js';
 import { TensorLedger } from '../../src/worker/memory/ledger.js';
 import type { MemoryReport } from '../../src/worker/memory/replay.js';
 import { LossScaler } from '../../src/worker/precision/loss-scale.js';
 import { measureMemory, Trainer } from '../../src/worker/train.js';
+import { countParameters } from '../../src/spec/model-shapes.js';
 import { makeRun } from './make-run.js';
 
 /** A 64-32-32-4 MLP: P = 64·32+32 + 32·32+32 + 32·4+4 = 3,268 parameters. */
@@ -28,10 +30,26 @@ matrix:
 }
 
 let ledger: TensorLedger;
+const policies = ['float32', 'mixed_float16', 'mixed_bfloat16'];
 function measure(o: Parameters<typeof spec>[0]): ReturnType<typeof measureMemory> {
   const run = makeRun(spec(o));
   const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
   return measureMemory(run, dataset, ledger);
+}
+
+/** The memory of the second of two fp32 updates from the initial weights: what `measureMemory` stands in for. */
+function measureSecondOfTwo(run: RunConfig): MemoryReport & { paramCount: number } {
+  const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+  const trainer = new Trainer(run, dataset, null, new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none'));
+  const memory = { ledger, halfPrecision: run.policy !== 'float32' };
+  try {
+    trainer.update(0, memory);
+    ledger.openWindow(trainer.restingRoles());
+    trainer.update(1, memory);
+    return { ...ledger.closeWindow(), paramCount: trainer.model.paramCount };
+  } finally {
+    trainer.dispose();
+  }
 }
 
 describe('memory anatomy on the fp32 ledger (wasm)', () => {
@@ -40,8 +58,6 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     ledger = new TensorLedger();
     ledger.attach();
   });
-
-  const policies = ['float32', 'mixed_float16', 'mixed_bfloat16'];
 
   it('Adam on an MLP: params 4P, grads 4P, optimizer 8P, resting 12P under every policy', () => {
     for (const policy of policies) {
@@ -157,25 +173,11 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
 
   it('one update after the first update\'s state is made holds exactly what the second of two updates holds', () => {
     // The measurement prepares optimizer slots and accumulators instead of running a first update: the same bytes.
-    const secondOfTwo = (o: Parameters<typeof spec>[0]): ReturnType<typeof measureMemory> => {
-      const run = makeRun(spec(o));
-      const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
-      const trainer = new Trainer(run, dataset, null, new LossScaler(run.policy === 'mixed_float16' ? run.train.lossScale : 'none'));
-      const memory = { ledger, halfPrecision: run.policy !== 'float32' };
-      try {
-        trainer.update(0, memory);
-        ledger.openWindow(trainer.restingRoles());
-        trainer.update(1, memory);
-        return { ...ledger.closeWindow(), paramCount: trainer.model.paramCount };
-      } finally {
-        trainer.dispose();
-      }
-    };
     for (const model of ['mlp', 'cnn']) {
       for (const policy of policies) {
         for (const [optimizer, accumulationSteps] of [['adam', 1], ['adam', 4], ['momentum', 2], ['sgd', 1]] as const) {
           const o = { model, policy, optimizer, accumulationSteps, batchSize: 32 };
-          expect(measure(o), JSON.stringify(o)).toEqual(secondOfTwo(o));
+          expect(measure(o), JSON.stringify(o)).toEqual(measureSecondOfTwo(makeRun(spec(o))));
         }
       }
     }
@@ -188,5 +190,87 @@ describe('memory anatomy on the fp32 ledger (wasm)', () => {
     tight.attach();
     expect(() => measureMemory(run, dataset, tight)).toThrow(/above the memory budget of 1000000 bytes/);
     ledger.attach(); // the other tests' ledger counts again
+  });
+});
+
+describe('memory identities of the new families (wasm)', () => {
+  beforeAll(async () => {
+    await startBackend('wasm');
+    ledger = new TensorLedger();
+    ledger.attach();
+  });
+
+  const transformer = (optimizer: string, policy = 'float32', accumulationSteps = 1) => `
+name: t
+seed: 4
+data: { kind: tokens, vocab: 64, length: 16, samples: 256, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0, optimizer: ${optimizer} }
+models:
+  t: { preset: transformer, width: 32, heads: 4, blocks: 2, classes: 4 }
+matrix: { batchSize: [16], policy: [${policy}], accumulationSteps: [${accumulationSteps}] }
+`;
+  const resnet = (optimizer: string, policy = 'float32') => `
+name: r
+seed: 4
+data: { kind: synthetic, samples: 256, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0, optimizer: ${optimizer} }
+models:
+  r: { preset: resnet, input: [8, 8, 2], filters: [4, 8], blocks: 1, classes: 4 }
+matrix: { batchSize: [16], policy: [${policy}] }
+`;
+  const measureSpec = (yaml: string) => {
+    const run = makeRun(yaml);
+    const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+    return { report: measureMemory(run, dataset, ledger), counts: countParameters(run.model) };
+  };
+
+  it('transformer with AdamW: params 4P, slots 8P, resting 12P under every policy; accumulation adds 4P', () => {
+    for (const policy of policies) {
+      const { report, counts } = measureSpec(transformer('{ name: adamw }', policy));
+      const P = counts.trainable;
+      expect(report.peakByRole.parameters).toBe(4 * P);
+      expect(report.peakByRole.optimizer).toBe(8 * P);
+      expect(report.restingBytes).toBe(12 * P);
+      if (policy === 'float32') expect(report.peakModeledBytes).toBe(report.peakBytes);
+      else expect(report.peakTfModeledBytes).toBeLessThan(measureSpec(transformer('{ name: adamw }')).report.peakTfModeledBytes);
+    }
+    const split = measureSpec(transformer('{ name: adamw }', 'float32', 4));
+    expect(split.report.restingBytes).toBe(16 * split.counts.trainable);
+  });
+
+  it('one update after prepareState holds exactly what the second of two updates holds: AdamW, RMSprop, batch norm, accumulation', () => {
+    const cases = [
+      ...policies.map((policy) => transformer('{ name: adamw }', policy)),
+      transformer('{ name: adamw }', 'mixed_float16', 2),
+      transformer('{ name: rmsprop }'),
+      transformer('{ name: rmsprop, momentum: 0.9, centered: true }', 'mixed_float16'),
+      ...policies.map((policy) => resnet('{ name: adam }', policy)),
+      resnet('{ name: rmsprop, momentum: 0.9 }'),
+    ];
+    for (const yaml of cases) {
+      const run = makeRun(yaml);
+      const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+      expect(measureMemory(run, dataset, ledger), yaml).toEqual(measureSecondOfTwo(run));
+    }
+  });
+
+  it('RMSprop keeps Keras\'s slots: 4P, +4P with momentum, +4P centered (not tfjs\'s fixed two)', () => {
+    const resting = (optimizer: string) => {
+      const { report, counts } = measureSpec(transformer(optimizer));
+      return (report.restingBytes - 4 * counts.trainable) / counts.trainable;
+    };
+    expect(resting('{ name: rmsprop }')).toBe(4);
+    expect(resting('{ name: rmsprop, momentum: 0.9 }')).toBe(8);
+    expect(resting('{ name: rmsprop, centered: true }')).toBe(8);
+    expect(resting('{ name: rmsprop, momentum: 0.9, centered: true }')).toBe(12);
+  });
+
+  it('resnet: params are the trainable weights plus batch norm\'s fp32 moving statistics; Adam slots 8P of the trainable ones', () => {
+    for (const policy of policies) {
+      const { report, counts } = measureSpec(resnet('{ name: adam }', policy));
+      expect(report.peakByRole.parameters).toBe(4 * (counts.trainable + counts.nonTrainable));
+      expect(report.peakByRole.optimizer).toBe(8 * counts.trainable);
+      expect(report.restingBytes).toBe(12 * counts.trainable + 4 * counts.nonTrainable);
+    }
   });
 });

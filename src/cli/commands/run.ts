@@ -149,6 +149,7 @@ function startSpec(
     host: hostname(),
     toRun: selection.toRun,
     schedulerJob: schedulerJob(),
+    rebuildIntervalMs: rebuildIntervalMs(),
   });
   reportSelection(planned, selection, filter, shard);
   if (shard === null) reportLiveWriters(planned, stored);
@@ -273,6 +274,15 @@ async function runSelected(
 function describePeak(record: RunRecord, run: RunConfig): string | null {
   const peak = record.measurements === null ? null : planningPeakOfRun(record.measurements, run.backend);
   return peak === null ? null : `${formatBytes(peak.bytes)} ${peak.kind}`;
+}
+
+/**
+ * `MPX_REBUILD_INTERVAL_MS`: the least time between rebuilds of a spec's CSV while runs finish (default 5 s). Drills
+ * set it high so that a full disk meets the record append and not a rebuild, whatever the machine's speed.
+ */
+function rebuildIntervalMs(): number | undefined {
+  const value = Number(process.env.MPX_REBUILD_INTERVAL_MS);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 /** The last line per spec, the summary of each matrix spec's results, and the exit code. */

@@ -357,6 +357,35 @@ const identityAlias: tf.KernelFunc = ({ inputs, backend }) => {
 };
 
 /**
+ * The embedding gradient: tfjs's GatherV2 gradient sums rows of dy into a [numSegments, ...] table with
+ * UnsortedSegmentSum, which stock wasm does not have (an embedding could not train). One linear pass over the wasm
+ * heap: out[ids[i]] += x[i]; ids outside [0, numSegments) are dropped, as TensorFlow and tfjs's cpu kernel do.
+ */
+const unsortedSegmentSum: tf.KernelFunc = (params) => {
+  const args = params as unknown as Args;
+  const x = input(args, 'x');
+  const ids = args.inputs['segmentIds'];
+  if (ids === undefined || ids.dtype !== 'int32') throw new Error('wasm-training UnsortedSegmentSum: segmentIds must be an int32 tensor');
+  const segments = args.attrs['numSegments'] as number;
+  const rows = ids.shape.reduce((a, b) => a * b, 1);
+  const inner = util.sizeFromShape(x.shape.slice(ids.shape.length));
+  const out = args.backend.makeOutput([segments, ...x.shape.slice(ids.shape.length)], 'float32');
+  // Views after the allocation: growing the heap detaches earlier ones.
+  const dst = heap(args.backend, out);
+  dst.fill(0);
+  const src = heap(args.backend, x);
+  const segment = args.backend.typedArrayFromHeap(ids) as Int32Array;
+  for (let row = 0; row < rows; row++) {
+    const id = segment[row]!;
+    if (id < 0 || id >= segments) continue;
+    const from = row * inner;
+    const to = id * inner;
+    for (let k = 0; k < inner; k++) dst[to + k] = dst[to + k]! + src[from + k]!;
+  }
+  return out;
+};
+
+/**
  * Registers the training kernels above for backendName 'wasm'. Idempotent. Call after
  * `import '@tensorflow/tfjs-backend-wasm'`; works before or after `tf.setBackend('wasm')`.
  */
@@ -377,6 +406,7 @@ export function registerWasmTrainingKernels(): void {
     { kernelName: 'MaxPoolGrad', backendName: 'wasm', kernelFunc: makeMaxPoolGrad() },
     { kernelName: 'Sqrt', backendName: 'wasm', kernelFunc: makeSqrt(stockSqrt), setupFunc: stockSqrt.setupFunc },
     { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityAlias },
+    { kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum },
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');

@@ -19,7 +19,7 @@ interface TapeNode {
 }
 interface HookedEngine {
   addTapeNode: (...args: unknown[]) => void;
-  runKernelFunc: (params: { inputs?: Record<string, unknown> | unknown[] }) => unknown;
+  runKernelFunc: (params: { kernelName?: string; attrs?: Record<string, unknown>; inputs?: Record<string, unknown> | unknown[] }) => unknown;
   state: { activeTape: TapeNode[] | null };
   mpxHooks?: boolean;
 }
@@ -42,7 +42,7 @@ export function installEngineHooks(ledger: TensorLedger): void {
       outputs = runKernelFunc(params);
       return outputs;
     } finally {
-      ledger.onKernelEnd(tensorsOf(params.inputs), tensorsOf(outputs));
+      ledger.onKernelEnd(params.kernelName, params.attrs, tensorsOf(params.inputs), tensorsOf(outputs));
     }
   };
 
@@ -53,7 +53,7 @@ export function installEngineHooks(ledger: TensorLedger): void {
     const tape = engine.state.activeTape;
     const node = tape?.[tape.length - 1];
     if (!ledger?.isMeasuring || node === undefined) return;
-    ledger.onTapeNode(node.id, node.kernelName, node.inputs, node.outputs, node.saved ?? []);
+    ledger.onTapeNode(node.id, node.kernelName, node.inputs, node.outputs, node.saved ?? [], (args[5] ?? {}) as Record<string, unknown>);
     if (node.gradient === undefined) return;
     const forwardContext = ledger.context;
     const gradient = node.gradient;
@@ -75,7 +75,7 @@ export function installEngineHooks(ledger: TensorLedger): void {
         wrapped[name] = () =>
           inContext(() => {
             const dx = ledger.inGradientScope(thunk);
-            ledger.onGradientResult(node.id, dx);
+            ledger.onGradientResult(node.id, name, dx);
             return dx;
           });
       }

@@ -15,6 +15,7 @@ import { tf } from '../tfjs.js';
 import { installEngineHooks } from './engine-hooks.js';
 import { modeledBytes, replay, type AllocationContext, type BufferRecord, type LogEvent, type MemoryReport, type MemoryRole } from './replay.js';
 import { replayLiveness } from './liveness.js';
+import { CAST_KERNEL } from './policy-cast.js';
 
 interface DataStorageLike {
   set(dataId: object, value: unknown): void;
@@ -44,6 +45,8 @@ const ledgerOfStorage = new WeakMap<DataStorageLike, TensorLedger>();
 
 export class TensorLedger {
   private readonly bytesById = new Map<object, number>();
+  /** Live buffers holding float32 values (the others hold bool masks and int32 ids). */
+  private readonly floatIds = new Set<object>();
   liveBytes = 0;
   peakBytes = 0;
   context: AllocationContext = DEFAULT_CONTEXT;
@@ -67,6 +70,13 @@ export class TensorLedger {
     gradient: { allocations: BufferRecord[]; results: Set<BufferRecord>; isInside: boolean } | null;
   } | null = null;
   private virtuals: Array<{ layer: number; record: BufferRecord }> = [];
+  /** Calls of fused ops so far (FusedOp.call). */
+  private fusedCalls = 0;
+
+  /** Runs `fn` as one call of the Keras-level op `name`, which a runtime may run as one kernel (see FusedOp). */
+  asFusedOp<T>(name: string, fn: () => T): T {
+    return this.withContext({ ...this.context, fused: { name, call: this.fusedCalls++ } }, fn);
+  }
 
   constructor(private readonly limitBytes: number | null = null) {}
 
@@ -81,7 +91,7 @@ export class TensorLedger {
       const originalDelete = storage.delete.bind(storage);
       storage.set = (dataId: object, value: unknown) => {
         originalSet(dataId, value);
-        ledgerOfStorage.get(storage)?.onAllocate(dataId, bufferBytes(value as BufferInfo));
+        ledgerOfStorage.get(storage)?.onAllocate(dataId, bufferBytes(value as BufferInfo), (value as BufferInfo).dtype !== 'bool' && (value as BufferInfo).dtype !== 'int32');
       };
       storage.delete = (dataId: object) => {
         const deleted = originalDelete(dataId);
@@ -113,7 +123,7 @@ export class TensorLedger {
     const records = new Map<object, BufferRecord>();
     for (const [dataId, bytes] of this.bytesById) {
       const role = roleOf.get(dataId) ?? 'other';
-      records.set(dataId, { bytes, role, halfPrecision: false, isVirtual: false, replayRole: role, isUpdate: false, isForward: true, isTemporary: false });
+      records.set(dataId, { bytes, isFloat: this.floatIds.has(dataId), role, halfPrecision: false, isVirtual: false, replayRole: role, isUpdate: false, isForward: true, isTemporary: false });
     }
     this.window = {
       records,
@@ -153,6 +163,7 @@ export class TensorLedger {
     if (!this.window || modeledBytes === 0) return;
     const record: BufferRecord = {
       bytes: modeledBytes,
+      isFloat: true,
       role: 'activations',
       halfPrecision: false,
       isVirtual: true,
@@ -225,13 +236,20 @@ export class TensorLedger {
    * @internal engine hook: a kernel ended, having read `inputs` and made `outputs`. What the outermost kernel
    * allocated and already dropped, other than its outputs, was a temporary of the kernel.
    */
-  onKernelEnd(inputs: ReadonlyArray<{ dataId: object }>, outputs: ReadonlyArray<{ dataId: object }>): void {
+  onKernelEnd(kernelName: string | undefined, attrs: Readonly<Record<string, unknown>> | undefined, inputs: ReadonlyArray<{ dataId: object }>, outputs: ReadonlyArray<{ dataId: object }>): void {
     const window = this.window;
     if (!window) return;
     const reads = inputs.map((t) => window.records.get(t.dataId)).filter((r): r is BufferRecord => r !== undefined);
     window.log.push({ kind: 'kernel', reads });
     window.kernelDepth -= 1;
     const made = outputs.map((t) => window.records.get(t.dataId)).filter((r): r is BufferRecord => r !== undefined);
+    if (kernelName === CAST_KERNEL) {
+      // The policy's cast: its copy has the precision cast to, and is its source's buffer in tfjs's measured bytes.
+      for (const record of made) {
+        record.halfPrecision = attrs?.['toHalf'] === true;
+        record.measuredAliasOf = reads[0];
+      }
+    }
     for (const record of made) if (!record.isUpdate) this.checkLowerBound(modeledBytes(record, record.role));
     if (window.kernelDepth > 0) return;
     const live = new Set(window.records.values());
@@ -242,7 +260,14 @@ export class TensorLedger {
   }
 
   /** @internal engine hook: an op was recorded on the tape (forward pass). */
-  onTapeNode(id: number, kernelName: string, inputs: Record<string, { dataId: object }>, outputs: ReadonlyArray<{ dataId: object }>, saved: ReadonlyArray<{ dataId: object }>): void {
+  onTapeNode(
+    id: number,
+    kernelName: string,
+    inputs: Record<string, { dataId: object; shape: number[] }>,
+    outputs: ReadonlyArray<{ dataId: object }>,
+    saved: ReadonlyArray<{ dataId: object }>,
+    attrs: Readonly<Record<string, unknown>> = {},
+  ): void {
     const window = this.window;
     if (!window) return;
     const recordOf = (t: { dataId: object } | undefined) => (t === undefined ? undefined : window.records.get(t.dataId));
@@ -256,6 +281,9 @@ export class TensorLedger {
         inputs: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, recordOf(t)])),
         outputs: outputs.map(recordOf),
         saved: saved.map(recordOf),
+        attrs,
+        inputShapes: Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, [...t.shape]])),
+        ...(this.context.fused === undefined ? {} : { fused: this.context.fused }),
       },
     });
   }
@@ -281,13 +309,13 @@ export class TensorLedger {
     }
   }
 
-  /** @internal engine hook: a thunk of the gradient of `nodeId` returned `dx` (the node's saved tensors were needed until now). */
-  onGradientResult(nodeId: number, dx: { dataId: object }): void {
+  /** @internal engine hook: a thunk of the gradient of `nodeId` returned `dx` for its input `input` (the node's saved tensors were needed until now). */
+  onGradientResult(nodeId: number, input: string, dx: { dataId: object }): void {
     const window = this.window;
     if (!window) return;
     const result = window.records.get(dx.dataId);
     if (result !== undefined) window.gradient?.results.add(result);
-    window.log.push({ kind: 'gradient', nodeId });
+    window.log.push({ kind: 'gradient', nodeId, input, result });
   }
 
   /** What the gradient allocated and did not return were its temporaries. */
@@ -299,16 +327,17 @@ export class TensorLedger {
   }
 
   /** @internal called by the storage wrapper */
-  onAllocate(dataId: object, bytes: number): void {
+  onAllocate(dataId: object, bytes: number, isFloat = true): void {
     const previous = this.bytesById.get(dataId);
     if (previous !== undefined) this.onFree(dataId); // storage.set on an existing id replaces it
     this.bytesById.set(dataId, bytes);
+    if (isFloat) this.floatIds.add(dataId);
     this.liveBytes += bytes;
     if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
     const window = this.window;
     if (window) {
-      const { role, halfPrecision, isUpdate = false } = this.context;
-      const record: BufferRecord = { bytes, role, halfPrecision, isVirtual: false, replayRole: role, isUpdate, isForward: !window.isBackward, isTemporary: false };
+      const { role, halfPrecision, isUpdate = false, isTfjsOnly = false } = this.context;
+      const record: BufferRecord = { bytes, isFloat, role, halfPrecision, isVirtual: false, replayRole: role, isUpdate, isForward: !window.isBackward, isTemporary: isTfjsOnly };
       window.records.set(dataId, record);
       window.log.push({ kind: 'alloc', record });
       if (window.kernelDepth > 0) window.kernelAllocations.push(record);
@@ -323,6 +352,7 @@ export class TensorLedger {
     const bytes = this.bytesById.get(dataId);
     if (bytes === undefined) return;
     this.bytesById.delete(dataId);
+    this.floatIds.delete(dataId);
     this.liveBytes -= bytes;
     const record = this.window?.records.get(dataId);
     if (record) {

@@ -21,6 +21,21 @@ export interface AllocationContext {
    * AssignAdd kernels update in place, so the TF-liveness model does not count it. @default false
    */
   isUpdate?: boolean;
+  /**
+   * The buffer exists only because of how tfjs composes an op (tf.where materialising a broadcast scalar, which
+   * TensorFlow's SelectV2 and PyTorch's where broadcast inside the kernel): measured, but not in the runtime replays.
+   * @default false
+   */
+  isTfjsOnly?: boolean;
+  /** The ops recorded now compose one call of a Keras-level op that a runtime may run as one kernel (TapeNodeInfo.fused). */
+  fused?: FusedOp;
+}
+
+/** One call of a Keras-level op made of several tfjs ops, which a runtime may run as one kernel (PyTorch's F.gelu). */
+export interface FusedOp {
+  name: string;
+  /** Distinguishes calls: the ops of one call share it. */
+  call: number;
 }
 
 export interface MemoryReport {
@@ -44,6 +59,13 @@ export interface MemoryReport {
 /** One buffer (or virtual 16-bit copy) seen during a window. */
 export interface BufferRecord {
   bytes: number;
+  /** A float tensor: only these shrink to 2 bytes per element in a 16-bit layer (bool masks and int ids do not). */
+  isFloat: boolean;
+  /**
+   * A policy cast (`policy-cast.ts`): in tfjs's measured bytes the same buffer as this record (the fp32 graph has no
+   * cast), in the modeled replays a tensor of its own.
+   */
+  measuredAliasOf?: BufferRecord;
   /** Role from the first event on; a retroactive retag (gradients) rewrites it. */
   role: MemoryRole;
   halfPrecision: boolean;
@@ -73,6 +95,11 @@ export interface TapeNodeInfo {
   outputs: Array<BufferRecord | undefined>;
   /** What tfjs saved for the gradient (its registration's inputsToSave / outputsToSave). */
   saved: Array<BufferRecord | undefined>;
+  /** The kernel's attributes (strides, padding, …) and its inputs' shapes, for rules that depend on them. */
+  attrs: Readonly<Record<string, unknown>>;
+  inputShapes: Readonly<Record<string, readonly number[]>>;
+  /** The Keras-level op call this node is part of, when a runtime may run that op as one kernel. */
+  fused?: FusedOp;
 }
 
 export type LogEvent =
@@ -85,8 +112,8 @@ export type LogEvent =
   | { kind: 'node'; node: TapeNodeInfo }
   /** The gradient of a tape node begins: from here on the backward pass runs. */
   | { kind: 'gradient-start'; nodeId: number }
-  /** One gradient function of a tape node finished (the node's saved tensors were needed until now). */
-  | { kind: 'gradient'; nodeId: number }
+  /** One gradient function of a tape node finished (the node's saved tensors were needed until now); `result` is what it returned for input `input`. */
+  | { kind: 'gradient'; nodeId: number; input?: string; result?: BufferRecord }
   /** A backward pass is over (with accumulation, another micro-batch's forward pass may follow). */
   | { kind: 'backward-end' };
 
@@ -94,7 +121,7 @@ export type LogEvent =
 /** The bytes the policy would give a buffer in this role: 16-bit activations at 2 bytes per element, virtual copies as they are. */
 export function modeledBytes(record: BufferRecord, role: MemoryRole): number {
   if (record.isVirtual) return record.bytes;
-  return role === 'activations' && record.halfPrecision ? record.bytes / 2 : record.bytes;
+  return role === 'activations' && record.halfPrecision && record.isFloat ? record.bytes / 2 : record.bytes;
 }
 
 export function emptyRoles(): RoleBytes {
@@ -105,8 +132,23 @@ export function emptyRoles(): RoleBytes {
 export function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: number): Omit<MemoryReport, 'peakTfModeledBytes' | 'activationsPeakTfModeledBytes' | 'peakTorchModeledBytes'> {
   const measured = emptyRoles();
   const modeled = emptyRoles();
+  /** Live members of each measured buffer: a policy cast shares its source's (the fp32 graph holds one buffer). */
+  const members = new Map<BufferRecord, number>();
+  const rootOf = (record: BufferRecord): BufferRecord => {
+    let root = record;
+    while (root.measuredAliasOf !== undefined) root = root.measuredAliasOf;
+    return root;
+  };
+  const measure = (record: BufferRecord, sign: 1 | -1) => {
+    if (record.isVirtual) return;
+    const root = rootOf(record);
+    const count = (members.get(root) ?? 0) + sign;
+    if ((sign === 1 && count === 1) || (sign === -1 && count === 0)) measured[root.replayRole] += sign * root.bytes;
+    if (count === 0) members.delete(root);
+    else members.set(root, count);
+  };
   const apply = (record: BufferRecord, role: MemoryRole, sign: 1 | -1) => {
-    if (!record.isVirtual) measured[role] += sign * record.bytes;
+    measure(record, sign);
     modeled[role] += sign * modeledBytes(record, role);
   };
   // Buffers alive when the window opened start in their (possibly retroactively corrected) role.
@@ -129,9 +171,14 @@ export function replay(initial: BufferRecord[], log: LogEvent[], restingBytes: n
     } else if (event.kind === 'free') {
       apply(record, record.replayRole, -1);
     } else {
-      apply(record, record.replayRole, -1);
+      // A retag moves a whole buffer between roles (casts are never retagged).
+      if (!record.isVirtual) {
+        measured[record.replayRole] -= record.bytes;
+        measured[event.role] += record.bytes;
+      }
+      modeled[record.replayRole] -= modeledBytes(record, record.replayRole);
       record.replayRole = event.role;
-      apply(record, event.role, 1);
+      modeled[event.role] += modeledBytes(record, event.role);
     }
     const total = sum(measured);
     if (total > peakBytes) {

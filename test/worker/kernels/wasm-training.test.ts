@@ -251,6 +251,28 @@ describe('MaxPoolGrad', () => {
   });
 });
 
+describe('UnsortedSegmentSum (the embedding gradient)', () => {
+  it('matches cpu on random ids, repeats and ids out of range, and trains an embedding through tf.gather', async () => {
+    const cases = Array.from({ length: 6 }, () => {
+      const rows = int(1, 40);
+      const inner = [int(1, 6), ...(rand() < 0.5 ? [int(1, 3)] : [])];
+      const segments = int(1, 12);
+      return { rows, inner, segments, x: data([rows, ...inner]), ids: Int32Array.from({ length: rows }, () => int(-1, segments)) };
+    });
+    expect(
+      await compare(cases, (c) => tf.unsortedSegmentSum(tf.tensor(c.x, [c.rows, ...c.inner]), tf.tensor1d(c.ids, 'int32'), c.segments), 'UnsortedSegmentSum'),
+    ).toBeLessThanOrEqual(1e-5);
+    const table = data([9, 4]);
+    const ids = Int32Array.from({ length: 15 }, () => int(0, 8));
+    const grad = (c: null) => {
+      void c;
+      const t = tf.tensor2d(table, [9, 4]);
+      return tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor2d(ids, [3, 5], 'int32')), 2)))(t);
+    };
+    expect(await compare([null], grad, 'UnsortedSegmentSum')).toBeLessThanOrEqual(1e-6);
+  });
+});
+
 describe('end-to-end gradients', () => {
   const dx = data([3, 12, 12, 2]);
   const dw1 = data([3, 3, 2, 4]);

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../../src/worker/backend.js';
 import { TensorLedger } from '../../../src/worker/memory/ledger.js';
 import { replayLiveness } from '../../../src/worker/memory/liveness.js';
+import { activate } from '../../../src/worker/model.js';
 import type { BufferRecord, LogEvent, TapeNodeInfo } from '../../../src/worker/memory/replay.js';
 import { tf } from '../../../src/worker/tfjs.js';
 
@@ -76,17 +77,37 @@ describe('TensorFlow liveness on real tfjs graphs (wasm), hand-checked', () => {
     expect(report.peakBytes).toBeGreaterThan(report.peakTfModeledBytes);
     filter.dispose();
   });
+
+  it('gelu as TensorFlow runs it (five ops) and as PyTorch runs it (one): x[8,16] → matmul W[16,32] → gelu → sum', () => {
+    const w = variable([16, 32], 6);
+    const report = window([w], function (this: tf.Tensor) {
+      return tf.sum(activate(tf.matMul(this, w), 'gelu', { round: (t) => t, fused: (name, fn) => ledger.asFusedOp(name, fn) }));
+    }, () => tf.randomUniform([8, 16], -1, 1, 'float32', 7));
+    const [params, x, h] = [16 * 32 * F32, 8 * 16 * F32, 8 * 32 * F32]; // 2,048, 512, 1,024
+    const scalars = 4 + 4; // 0.5 and √2, which the gradients of 0.5·y and y/√2 read
+    // TensorFlow keeps 0.5·y, y/√2 (erf's gradient) and 1 + erf (the product's gradient), not y. Its peak is at the
+    // product's gradient: x (the matmul's filter gradient), those three, d(out), d(0.5·y), d(1 + erf).
+    expect(report.peakTfModeledBytes).toBe(params + x + 3 * h + 3 * h + scalars);
+    // PyTorch's F.gelu keeps y (and the op's constants); none of the composite's intermediates exist. Peak at the
+    // second gradient reaching y: x, y, both partial gradients and the constants (0.5, √2, 1).
+    expect(report.peakTorchModeledBytes).toBe(params + x + h + 2 * h + 12);
+    w.dispose();
+  });
 });
 
 /** Synthetic logs: one rule at a time. */
 let nextId = 0;
 function buffer(bytes: number, options: Partial<BufferRecord> = {}): BufferRecord {
   const role = options.role ?? 'activations';
-  return { bytes, role, halfPrecision: false, isVirtual: false, replayRole: role, isUpdate: false, isForward: true, isTemporary: false, ...options };
+  return { bytes, isFloat: true, role, halfPrecision: false, isVirtual: false, replayRole: role, isUpdate: false, isForward: true, isTemporary: false, ...options };
 }
 function node(kernelName: string, parts: Partial<TapeNodeInfo> = {}): TapeNodeInfo {
-  return { id: nextId++, kernelName, layer: 0, isHalf: false, inputs: {}, outputs: [], saved: [], ...parts };
+  return { id: nextId++, kernelName, layer: 0, isHalf: false, inputs: {}, outputs: [], saved: [], attrs: {}, inputShapes: {}, ...parts };
 }
+/** A variable (its bytes are not the point of these tests): what makes the tensors computed from it need gradients. */
+const W = buffer(0, { role: 'parameters' });
+/** Marks `records` as computed from the variable, so gradients flow to them. */
+const fromVariable = (...records: BufferRecord[]): LogEvent => ({ kind: 'node', node: node('Identity', { inputs: { x: W }, outputs: records }) });
 const alloc = (record: BufferRecord): LogEvent => ({ kind: 'alloc', record });
 const free = (record: BufferRecord): LogEvent => ({ kind: 'free', record });
 const kernel = (...reads: BufferRecord[]): LogEvent => ({ kind: 'kernel', reads });
@@ -104,6 +125,7 @@ describe('liveness rules on synthetic logs', () => {
     const relu = node('Relu', { inputs: { x: input }, outputs: [output], saved: [input] });
     const log: LogEvent[] = [
       alloc(input),
+      fromVariable(input),
       alloc(output),
       kernel(input), // relu's forward read
       { kind: 'node', node: relu },
@@ -114,7 +136,7 @@ describe('liveness rules on synthetic logs', () => {
       { kind: 'gradient', nodeId: relu.id },
     ];
     // input dies after the forward read; output (kept) + dy + dx at the gradient.
-    expect(replayLiveness([], log).peakBytes).toBe(300);
+    expect(replayLiveness([W], log).peakBytes).toBe(300);
   });
 
   it('temporaries and in-place variable updates are not counted; persistent state stays', () => {
@@ -130,26 +152,93 @@ describe('liveness rules on synthetic logs', () => {
     const input32 = buffer(400, { role: 'other' }); // the fp32 input batch
     const copy16 = buffer(200, { isVirtual: true }); // its 16-bit copy, from the layer's forward to its backward
     const out16 = buffer(400, { halfPrecision: true }); // counted as 200
-    const matmul = node('BatchMatMul', { isHalf: true, inputs: { a: input32 }, outputs: [out16], saved: [input32] });
+    const matmul = node('BatchMatMul', { isHalf: true, inputs: { a: input32, b: W }, outputs: [out16], saved: [input32, W] });
     const log: LogEvent[] = [alloc(input32), alloc(copy16), alloc(out16), kernel(input32), { kind: 'node', node: matmul }, kernel(out16), { kind: 'gradient', nodeId: matmul.id }, free(copy16)];
     // input32 dies after its read (the copy serves the gradient): peak at out16's allocation, 400 + 200 + 200.
-    expect(replayLiveness([], log).peakBytes).toBe(800);
+    expect(replayLiveness([W], log).peakBytes).toBe(800);
   });
 
   it('PyTorch\'s rules: max-pool keeps int64 indices (8 bytes per output element) until its gradient; a convolution holds a reorder buffer as large as its output while it runs', () => {
     const input = buffer(4000);
     const pooled = buffer(1000); // 250 float32 elements → 2,000 bytes of indices
     const pool = node('MaxPool', { inputs: { x: input }, outputs: [pooled], saved: [input, pooled] });
-    const log: LogEvent[] = [alloc(input), alloc(pooled), kernel(input), { kind: 'node', node: pool }, kernel(pooled), { kind: 'gradient', nodeId: pool.id }];
-    expect(replayLiveness([], log, 'tensorflow').peakBytes).toBe(5000);
+    const log: LogEvent[] = [alloc(input), fromVariable(input), alloc(pooled), kernel(input), { kind: 'node', node: pool }, kernel(pooled), { kind: 'gradient', nodeId: pool.id }];
+    expect(replayLiveness([W], log, 'tensorflow').peakBytes).toBe(5000);
     // input (kept) + pooled + indices; pooled then dies after its read, the indices stay until the gradient.
-    expect(replayLiveness([], log, 'pytorch').peakBytes).toBe(7000);
+    expect(replayLiveness([W], log, 'pytorch').peakBytes).toBe(7000);
     const x = buffer(100);
     const out = buffer(800);
-    const conv = node('Conv2D', { inputs: { x }, outputs: [out], saved: [x] });
+    const conv = node('Conv2D', { inputs: { x, filter: W }, outputs: [out], saved: [x, W] });
     // tfjs records the tape node inside the kernel call, before the kernel's read is logged: x is alive.
     const convLog: LogEvent[] = [alloc(x), alloc(out), { kind: 'node', node: conv }, kernel(x), kernel(out)];
     expect(replayLiveness([], convLog, 'tensorflow').peakBytes).toBe(900);
     expect(replayLiveness([], convLog, 'pytorch').peakBytes).toBe(1700);
+  });
+
+  it('only needed gradients keep tensors: mask × data keeps the mask, a gradient reaching a variable keeps its partner', () => {
+    const data = buffer(400, { role: 'other' });
+    const mask = buffer(400);
+    const product = buffer(400);
+    const mul = node('Multiply', { inputs: { a: data, b: mask }, outputs: [product], saved: [data, mask] });
+    const dy = buffer(10_000, { isForward: false }); // large, so that the gradient is the peak
+    const log = (...prefix: LogEvent[]): LogEvent[] => [
+      alloc(data), ...prefix, alloc(mask), alloc(product), kernel(data, mask), { kind: 'node', node: mul }, kernel(product),
+      alloc(dy), { kind: 'gradient', nodeId: mul.id },
+    ];
+    // Nothing reaches a variable: no gradient runs in TensorFlow's graph, nothing is kept.
+    expect(replayLiveness([W], log()).peakBytes).toBe(10_000);
+    // The data comes from a variable (dropout on activations): its gradient reads the mask, which stays; the data does not.
+    expect(replayLiveness([W], log(fromVariable(data))).peakBytes).toBe(10_000 + 400);
+  });
+
+  it('TensorFlow\'s embedding gradient is sparse (the gathered rows and their ids); PyTorch\'s is the dense table and its ids are int64', () => {
+    const table = buffer(40_000, { role: 'parameters' }); // [1000, 10]
+    const ids = buffer(32, { role: 'other', isFloat: false }); // 8 int32 ids
+    const rows = buffer(320); // [8, 10]
+    const gather = node('GatherV2', { inputs: { x: table, indices: ids }, outputs: [rows], saved: [table, ids] });
+    const grad = buffer(40_000, { role: 'gradients', isForward: false });
+    const log: LogEvent[] = [alloc(ids), alloc(rows), { kind: 'node', node: gather }, kernel(table, ids), kernel(rows), alloc(grad), { kind: 'gradient', nodeId: gather.id, input: 'x', result: grad }, kernel(grad)];
+    // At the gradient: the ids (kept), the gradient: 320 + 32 bytes in TensorFlow, 40,000 in PyTorch, plus 32 more
+    // bytes of int64 ids.
+    expect(replayLiveness([table], log, 'tensorflow').peakBytes).toBe(40_000 + 32 + 320 + 32);
+    expect(replayLiveness([table], log, 'pytorch').peakBytes).toBe(40_000 + 32 + 40_000 + 32);
+  });
+
+  it('a select keeps its condition; bool and int tensors keep their size in a 16-bit layer', () => {
+    const condition = buffer(250, { isFloat: false, halfPrecision: true }); // 250 bools
+    const t = buffer(1000, { halfPrecision: true });
+    const out = buffer(1000, { halfPrecision: true });
+    const select = node('Select', { isHalf: true, inputs: { condition, t }, outputs: [out], saved: [condition] });
+    const dx = buffer(10_000, { isForward: false });
+    const log: LogEvent[] = [alloc(condition), alloc(t), fromVariable(t), alloc(out), kernel(condition, t), { kind: 'node', node: select }, kernel(out), alloc(dx), { kind: 'gradient', nodeId: select.id }];
+    // At the gradient: the condition, 250 bytes (not halved: one byte per bool in any layer), and dx.
+    expect(replayLiveness([W], log).peakBytes).toBe(10_250);
+  });
+
+  it('average pooling: TensorFlow\'s gradient needs only the shape, PyTorch\'s keeps the input', () => {
+    const x = buffer(1600);
+    const pooled = buffer(400);
+    const pool = node('AvgPool', { inputs: { x }, outputs: [pooled], saved: [x] });
+    const dx = buffer(1600, { isForward: false });
+    const log: LogEvent[] = [alloc(x), fromVariable(x), alloc(pooled), kernel(x), { kind: 'node', node: pool }, kernel(pooled), alloc(dx), { kind: 'gradient', nodeId: pool.id }];
+    expect(replayLiveness([W], log, 'tensorflow').peakBytes).toBe(2000);
+    expect(replayLiveness([W], log, 'pytorch').peakBytes).toBe(3200);
+  });
+
+  it('PyTorch keeps a padded copy for a convolution whose `same` padding TensorFlow splits unevenly (stride 2, 3×3 on 8×8)', () => {
+    const x = buffer(2 * 8 * 8 * 3 * 4);
+    const out = buffer(2 * 4 * 4 * 4 * 4);
+    const conv = node('Conv2D', {
+      inputs: { x, filter: W },
+      outputs: [out],
+      saved: [x, W],
+      attrs: { strides: [2, 2], pad: 'same' },
+      inputShapes: { x: [2, 8, 8, 3], filter: [3, 3, 3, 4] },
+    });
+    const log: LogEvent[] = [alloc(x), alloc(out), { kind: 'node', node: conv }, kernel(x, W), kernel(out), { kind: 'gradient', nodeId: conv.id }];
+    // TensorFlow pads inside the kernel: x is kept. The torch engine pads 8 → 9 (0 before, 1 after) with F.pad and the
+    // convolution keeps that copy: 2·9·9·3 floats, beside the reorder buffer while it runs.
+    expect(replayLiveness([W], log, 'tensorflow').peakBytes).toBe(x.bytes + out.bytes);
+    expect(replayLiveness([W], log, 'pytorch').peakBytes).toBe(x.bytes + out.bytes + 2 * 9 * 9 * 3 * 4 + out.bytes);
   });
 });

@@ -3,6 +3,7 @@
  * 16-bit activations, and the profiler's peak against an independent resident-set figure.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { countParameters } from '../../../src/spec/model-shapes.js';
 import { makeRun, makeRuns, tinySpec } from '../make-run.js';
 import { measureRuns, pythonSnippet, runWorker, torchPython, type StandaloneOutcome } from './python.js';
 
@@ -97,6 +98,47 @@ describe('torch memory identities (float32 and mixed_bfloat16 alike)', () => {
       expect(m.activationsPeakBytes).toBeGreaterThan(0);
       expect(m.peakBytes).toBeGreaterThanOrEqual(m.restingBytes + m.gradsBytes! );
     });
+  });
+
+  it('transformer with AdamW: 4P, 8P, 12P; RMSprop 4P, +4P momentum, +4P centered; resnet\'s params include the fp32 batch-norm statistics', async () => {
+    const transformer = (optimizer: string, policy: string) => `
+name: t
+seed: 4
+data: { kind: tokens, vocab: 64, length: 16, samples: 128, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0, optimizer: ${optimizer} }
+models:
+  t: { preset: transformer, width: 32, heads: 4, blocks: 1, classes: 4 }
+matrix: { batchSize: [16], policy: [${policy}] }
+`;
+    const cases: Array<[string, number]> = [
+      ['{ name: adamw }', 8],
+      ['{ name: rmsprop }', 4],
+      ['{ name: rmsprop, momentum: 0.9 }', 8],
+      ['{ name: rmsprop, momentum: 0.9, centered: true }', 12],
+    ];
+    const runs = [
+      ...cases.flatMap(([optimizer]) => ['float32', 'mixed_bfloat16'].map((policy) => makeRun(transformer(optimizer, policy)))),
+      makeRun(`
+name: r
+seed: 4
+data: { kind: synthetic, samples: 128, evalSamples: 16 }
+train: { steps: 2, warmupSteps: 0 }
+models:
+  r: { preset: resnet, input: [8, 8, 2], filters: [4, 8], blocks: 1, classes: 4 }
+matrix: { batchSize: [16], policy: [mixed_bfloat16] }
+`),
+    ];
+    const measured = await measureRuns(runs);
+    cases.forEach(([, perParameter], i) => {
+      for (const m of measured.slice(2 * i, 2 * i + 2)) {
+        const P = m.paramCount;
+        expect([m.paramsBytes, m.optimizerBytes, m.restingBytes]).toEqual([4 * P, perParameter * P, (4 + perParameter) * P]);
+      }
+    });
+    const resnet = measured.at(-1)!;
+    const { trainable, nonTrainable } = countParameters(runs.at(-1)!.model);
+    expect(resnet.paramCount).toBe(trainable);
+    expect([resnet.paramsBytes, resnet.optimizerBytes]).toEqual([4 * (trainable + nonTrainable), 8 * trainable]);
   });
 });
 

@@ -12,6 +12,7 @@ import { LossScaler } from '../../../src/worker/precision/loss-scale.js';
 import { createRandom } from '../../../src/worker/random.js';
 import { tf } from '../../../src/worker/tfjs.js';
 import { Trainer } from '../../../src/worker/train.js';
+import { IMAGE_FAMILIES, SEQUENCE_FAMILIES } from '../families.js';
 import { makeRun, makeRuns, tinySpec } from '../make-run.js';
 import { MNIST_DIR, pythonSnippet, torchPython } from './python.js';
 
@@ -42,6 +43,20 @@ models:
       - flatten: {}
 matrix:
   model: [odd, flat-output]
+`;
+
+const PRESETS = {
+  transformer: ['{ preset: transformer, width: 16, heads: 2, blocks: 1, classes: 3 }', '{ kind: tokens, vocab: 30, length: 10, samples: 64, evalSamples: 16 }'],
+  resnet: ['{ preset: resnet, input: [6, 6, 2], filters: [4, 8], blocks: 1, classes: 3 }', '{ kind: synthetic, samples: 64, evalSamples: 16 }'],
+};
+const preset = (name: keyof typeof PRESETS) => `
+name: presets
+seed: 31
+data: ${PRESETS[name][1]}
+train: { steps: 3, warmupSteps: 1, optimizer: { name: adam, learningRate: 0.01 } }
+models:
+  ${name}: ${PRESETS[name][0]}
+matrix: { batchSize: [8] }
 `;
 
 const MNIST_RUN = `
@@ -79,6 +94,7 @@ describe('data: the same samples as src/worker/data.ts', () => {
       makeRun(tinySpec({ model: 'cnn' })),
       makeRuns(EDGE_MODELS)[0]!, // 3 channels: NHWC -> NCHW and back
       makeRun(MNIST_RUN),
+      makeRun(SEQUENCE_FAMILIES()), // token ids
     ];
     const python = await pythonSnippet<Array<{ trainX: number[]; trainY: number[]; evalX: number[]; evalY: number[] }>>(
       `
@@ -101,7 +117,13 @@ print(encode(out))
       const ts = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
       expect(python[i]!.trainY).toEqual(Array.from(ts.trainY));
       expect(python[i]!.evalY).toEqual(Array.from(ts.evalY));
-      differing += expectWithinUlps(python[i]!.trainX, ts.trainX, 1) + expectWithinUlps(python[i]!.evalX, ts.evalX, 1);
+      if (ts.trainX instanceof Int32Array) {
+        // Token ids: integers, equal.
+        expect(python[i]!.trainX).toEqual(Array.from(ts.trainX));
+        expect(python[i]!.evalX).toEqual(Array.from(ts.evalX));
+        return;
+      }
+      differing += expectWithinUlps(python[i]!.trainX, ts.trainX, 1) + expectWithinUlps(python[i]!.evalX, ts.evalX as Float32Array, 1);
       values += ts.trainX.length + ts.evalX.length;
     });
     // libm and V8 may round log/sin/cos differently in the last double bit; measured: 0 of 20.5M float32 values.
@@ -124,6 +146,13 @@ describe('model: the same initial weights, function and initial loss as the tfjs
     makeRun(tinySpec({ model: 'cnn', batchSize: 16 })),
     makeRun(tinySpec({ model: 'cnn', batchSize: 16, accumulationSteps: 4 })),
     ...makeRuns(EDGE_MODELS),
+    // Every new family: a graph of convolutions, batch norm, pooling, add and concatenate; embedding, layer norm,
+    // attention (causal too), conv1d and gelu on token data; the presets.
+    makeRun(IMAGE_FAMILIES),
+    makeRun(SEQUENCE_FAMILIES()),
+    makeRun(SEQUENCE_FAMILIES({ causal: true })),
+    makeRun(preset('transformer')),
+    makeRun(preset('resnet')),
   ];
 
   it('matches weights exactly, outputs to 1e-6, the first loss (without dropout) to 1e-6 relative', async () => {
@@ -138,7 +167,7 @@ out = []
 for run in json.load(sys.stdin):
     ds = build_dataset(run['data'], run['model']['input'], run['model']['classes'], run['seed'])
     trainer = Trainer(run, ds, torch.device('cpu'))
-    variables = [(p.detach().permute(2, 3, 1, 0) if p.dim() == 4 else p.detach()).reshape(-1).tolist() for p in trainer.model.params]
+    variables = [(p.detach().permute(2, 3, 1, 0) if p.dim() == 4 else p.detach().permute(2, 1, 0) if p.dim() == 3 else p.detach()).reshape(-1).tolist() for p in trainer.model.params]
     outputs = trainer.model.forward(torch.from_numpy(ds.train_x[:8])).detach().reshape(-1).tolist()
     out.append({'variables': variables, 'outputs': outputs, 'loss': trainer.update(0)})
 print(encode(out))
@@ -216,5 +245,45 @@ print(encode([all_finite(ok), all_finite([]), all_finite(ok + [torch.tensor([1.0
               all_finite(ok + [torch.tensor([float('inf')])]), all_finite([torch.tensor([-float('inf'), 2.0])])]))
 `);
     expect(results).toEqual([true, true, false, false, false]);
+  });
+});
+
+describe('optimizers: the same Keras 3 updates in both engines (float32)', () => {
+  it('adamw and rmsprop (plain, momentum, centered) give the same losses over 5 updates (to 1e-5 relative)', async () => {
+    const optimizers = ['{ name: adamw, weightDecay: 0.1 }', '{ name: rmsprop }', '{ name: rmsprop, momentum: 0.9 }', '{ name: rmsprop, momentum: 0.5, centered: true, rho: 0.8 }'];
+    const configs = optimizers.map((optimizer) =>
+      makeRun(`
+name: o
+seed: 13
+data: { kind: synthetic, samples: 256, evalSamples: 16 }
+train: { steps: 5, warmupSteps: 0, optimizer: ${optimizer.replace('}', ', learningRate: 0.01 }')} }
+models:
+  mlp: { preset: mlp, input: [16], hidden: [32], classes: 4 }
+matrix: { batchSize: [32] }
+`),
+    );
+    const python = await pythonSnippet<number[][]>(
+      `
+import json, sys, torch
+from mpx_torch.data import build_dataset
+from mpx_torch.protocol import encode
+from mpx_torch.train import Trainer
+out = []
+for run in json.load(sys.stdin):
+    ds = build_dataset(run['data'], run['model']['input'], run['model']['classes'], run['seed'])
+    trainer = Trainer(run, ds, torch.device('cpu'))
+    out.append([trainer.update(step) for step in range(5)])
+print(encode(out))
+`,
+      configs,
+    );
+    configs.forEach((run, i) => {
+      const dataset = buildDataset(run.data, run.model.input, run.model.classes, run.seed);
+      const trainer = new Trainer(run, dataset, null, new LossScaler('none'));
+      const losses = [0, 1, 2, 3, 4].map((step) => trainer.update(step));
+      trainer.dispose();
+      losses.forEach((loss, step) => expect(Math.abs(python[i]![step]! - loss) / loss, `${run.train.optimizer.name} step ${step}`).toBeLessThan(1e-5));
+      expect(losses[4]).toBeLessThan(losses[0]!);
+    });
   });
 });

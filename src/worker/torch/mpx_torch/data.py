@@ -37,7 +37,42 @@ def _to_torch_layout(x, input_shape):
 def build_dataset(data_def, input_shape, classes, seed, mnist_dir=None):
     if data_def['kind'] == 'mnist':
         return _mnist(data_def['samples'], data_def['evalSamples'], input_shape, seed, mnist_dir)
+    if data_def['kind'] == 'tokens':
+        length = data_def['length'] if data_def.get('length') is not None else input_shape[0]
+        return _tokens(data_def['samples'], data_def['evalSamples'], data_def['vocab'], length, classes, seed)
     return _synthetic(data_def['samples'], data_def['evalSamples'], data_def['noise'], input_shape, classes, seed)
+
+
+SIGNATURE_SHARE = 1 / 3
+
+
+def _tokens(samples, eval_samples, vocab, length, classes, seed):
+    """
+    buildTokens of data.ts: each class owns max(1, vocab // (4·classes)) tokens of a seeded shuffle of the vocabulary;
+    per position a uniform below 1/3 picks one of the class's tokens, else any token, with a second uniform. Ids are
+    int64 (what F.embedding takes).
+    """
+    draws = Uniform(derive_seed(seed, 'token-classes')).take(max(vocab - 1, 0))
+    shuffled = list(range(vocab))
+    for step, i in enumerate(range(vocab - 1, 0, -1)):
+        j = int(draws[step] * (i + 1))
+        shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+    shuffled = np.asarray(shuffled, dtype=np.int64)
+    owned = max(1, vocab // (4 * classes))
+    data = Uniform(derive_seed(seed, 'data'))
+    labels_stream = Uniform(derive_seed(seed, 'labels'))
+
+    def take(count):
+        labels = np.floor(labels_stream.take(count) * classes).astype(np.int64)
+        pairs = data.take(count * length * 2).reshape(count, length, 2)
+        is_signature = pairs[:, :, 0] < SIGNATURE_SHARE
+        signature = shuffled[(labels[:, None] * owned + np.floor(pairs[:, :, 1] * owned).astype(np.int64)) % vocab]
+        uniform = np.floor(pairs[:, :, 1] * vocab).astype(np.int64)
+        return np.where(is_signature, signature, uniform), labels
+
+    train_x, train_y = take(samples)
+    eval_x, eval_y = take(eval_samples)
+    return Dataset([length], classes, train_x, train_y, eval_x, eval_y)
 
 
 def _synthetic(samples, eval_samples, noise, input_shape, classes, seed):

@@ -44,9 +44,9 @@ def tensor_bytes(tensors):
 
 
 def persistent_bytes(trainer):
-    """(parameters, optimizer slots, accumulators): alive from before the update to after it."""
+    """(parameters with batch normalisation's moving statistics, optimizer slots, accumulators): alive throughout."""
     return (
-        tensor_bytes(trainer.model.params),
+        tensor_bytes(trainer.model.params) + tensor_bytes(trainer.model.state),
         tensor_bytes(trainer.optimizer.slots()),
         tensor_bytes(trainer.accumulators or []),
     )

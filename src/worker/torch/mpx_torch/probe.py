@@ -14,7 +14,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from .model import Dropout, activate
+from .model import activate, dropout
 
 POLICY_DTYPES = {'mixed_bfloat16': torch.bfloat16, 'mixed_float16': torch.float16}
 
@@ -26,34 +26,51 @@ OP_PROBES = {
     'conv2d': lambda t: F.conv2d(t(1, 2, 5, 5), t(3, 2, 3, 3), None, (1, 1), (1, 1)),
     'padding': lambda t: F.pad(t(1, 2, 4, 4), (0, 1, 0, 1)),
     'max_pool2d': lambda t: F.max_pool2d(F.pad(t(1, 2, 5, 5), (0, 1, 0, 1), value=-math.inf), 2, 2),
-    'dropout': lambda t: Dropout({'rate': 0.5}, None)(t(8), True, 1),
+    'dropout': lambda t: dropout(t(8), 0.5, 1),
     'relu': lambda t: activate(t(2, 3), 'relu'),
     'sigmoid': lambda t: activate(t(2, 3), 'sigmoid'),
     'tanh': lambda t: activate(t(2, 3), 'tanh'),
     'softmax': lambda t: activate(t(2, 3), 'softmax'),
+    'gelu': lambda t: activate(t(2, 3), 'gelu'),
+    'conv1d': lambda t: F.conv1d(t(1, 2, 5), t(3, 2, 3), None, 1, 1),
+    'avg_pool2d': lambda t: F.avg_pool2d(t(1, 2, 4, 4), 2, 2),
+    'add': lambda t: t(2, 3) + t(2, 3),
+    'concat': lambda t: torch.cat([t(2, 3), t(2, 2)], dim=-1),
+    'batched matmul': lambda t: t(2, 3, 4) @ t(2, 4, 5),
 }
 
 
 def op_kinds(layers):
-    """The op kinds the layers run in the policy's compute dtype (layers with dtype float32 run in float32)."""
+    """
+    The op kinds the layers run in the policy's compute dtype (layers with dtype float32 run in float32; the
+    normalisations, global pooling, the embedding's gather and the fused attention softmax run in float32 anyway).
+    """
     kinds = []
     for layer in layers:
         if layer.get('dtype') == 'float32':
             continue
         kind = layer['type']
-        if kind in ('dense', 'conv2d'):
-            kinds.append('matmul' if kind == 'dense' else 'conv2d')
-            if kind == 'conv2d' and layer['padding'] == 'same':
+        if kind in ('dense', 'conv2d', 'conv1d'):
+            kinds.append({'dense': 'matmul', 'conv2d': 'conv2d', 'conv1d': 'conv1d'}[kind])
+            if kind != 'dense' and layer['padding'] == 'same':
                 kinds.append('padding')
             if layer['useBias']:
                 kinds.append('bias add')
             kinds.append(layer['activation'])
         elif kind == 'maxPooling2d':
             kinds.append('max_pool2d')
+        elif kind == 'averagePooling2d':
+            kinds.append('avg_pool2d')
         elif kind == 'dropout' and layer['rate'] > 0:
             kinds.append('dropout')
         elif kind == 'activation':
             kinds.append(layer['activation'])
+        elif kind in ('add', 'concatenate'):
+            kinds.append('add' if kind == 'add' else 'concat')
+        elif kind == 'multiHeadAttention':
+            kinds += ['matmul', 'batched matmul'] + (['bias add'] if layer['useBias'] else [])
+            if layer['dropout'] > 0:  # Keras's explicit path: softmax and dropout in the compute dtype
+                kinds += ['softmax', 'dropout']
     return [k for i, k in enumerate(kinds) if k in OP_PROBES and k not in kinds[:i]]
 
 
