@@ -5,9 +5,10 @@
  * micro batch; the confirmation is a short training run at the batch found. Pure: ids are content hashes, as for
  * every run, so a re-run reuses recorded probes.
  */
-import { throwIfProblems } from '../spec/locator.js';
+import { throwIfProblems, type SpecProblem } from '../spec/locator.js';
 import type { BackendChoice, CapacityDef, ExperimentSpec, Policy } from '../spec/types.js';
 import { expandMatrixTraced } from './expand.js';
+import { sourcePath } from './plan.js';
 import { canonicalJson, cellDocument, cellIdFromDigest, hashRun, sha256Hex } from './run-id.js';
 import type { RunConfig } from './types.js';
 
@@ -50,6 +51,20 @@ export function planCapacity(spec: ExperimentSpec): CapacityPlan {
       },
     ]);
   }
+  // A search probes micro batches × accumulation steps; a range holding no multiple of them would be left at once.
+  const emptyRanges = new Map<string, SpecProblem>();
+  for (const { axes, sources } of traced) {
+    const k = axes.accumulationSteps;
+    const { min, max } = microBatchRange(capacity, k);
+    if (min <= max) continue;
+    const path = sourcePath('accumulationSteps', sources.accumulationSteps);
+    emptyRanges.set(JSON.stringify(path), {
+      path,
+      message: `no multiple of accumulationSteps ${k} lies in capacity.batchSize (${capacity.minBatchSize} to ${capacity.maxBatchSize}): the effective batch is a micro batch × ${k}`,
+      hint: `widen capacity.batchSize to include a multiple of ${k}, or remove accumulationSteps ${k}`,
+    });
+  }
+  throwIfProblems([...emptyRanges.values()]);
   const cells: CapacityCell[] = [];
   const seen = new Set<string>();
   for (const { axes } of traced) {

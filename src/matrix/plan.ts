@@ -157,7 +157,8 @@ function divisibilityPath(sources: Record<Axis, AxisSource>): SpecPath {
   return ['defaults', 'accumulationSteps'];
 }
 
-function sourcePath(axis: Axis, source: AxisSource): SpecPath {
+/** The YAML node that gave a cell's `axis` its value. */
+export function sourcePath(axis: Axis, source: AxisSource): SpecPath {
   switch (source.kind) {
     case 'matrix':
       return ['matrix', axis, source.index];

@@ -50,12 +50,18 @@ export class CapacityResults {
   add(record: StoredRecord): void {
     this.current.set(record.runId, record);
     this.produced.add(record.runId);
-    writeCapacityResults(this.dir, this.spec.name, this.bundle());
+    this.save();
   }
 
   finishSearch(search: FinishedSearch): void {
     this.searches.set(search.cell.index, search);
-    writeCapacityResults(this.dir, this.spec.name, this.bundle());
+    this.save();
+  }
+
+  /** Rewrites the files unless the CSV and the records are already what they hold (a replayed search changes nothing, not even meta.json's date). */
+  private save(): void {
+    const bundle = this.bundle();
+    if (!hasSameCapacityResults(this.dir, this.spec.name, bundle)) writeCapacityResults(this.dir, this.spec.name, bundle);
   }
 
   /** Writes the final files (unless they hold exactly what they held before this run) and sums up. */
@@ -65,11 +71,13 @@ export class CapacityResults {
     const isUnchanged = this.before !== null && this.before.csv === text.csv && this.before.runs === text.runs;
     // The files always end as the bundle says (an interrupted or filtered run's last write may be a partial one).
     const paths = hasSameCapacityResults(this.dir, this.spec.name, bundle) ? capacityPaths(this.dir, this.spec.name) : writeCapacityResults(this.dir, this.spec.name, bundle);
+    // Records of the searches run now only: those of searches not selected were not reused by this run.
+    const searched = [...this.searches.values()].flatMap((s) => [...s.probeRecords, ...(s.confirm === null ? [] : [s.confirm])]);
     return {
       written: isUnchanged ? null : paths,
       rows: [...bundle.rows],
       produced: this.produced.size,
-      reused: this.usedRecords().length - this.produced.size,
+      reused: new Set(searched.filter((r) => !this.produced.has(r.runId)).map((r) => r.runId)).size,
     };
   }
 

@@ -3,7 +3,7 @@
  * search's outcome and the records of its probes. Pure: searches and records in, rows and text out. The columns are
  * defined once here (as `columns.ts` does for run matrices) and feed the CSV, its reader (`mpx diff`) and the README.
  */
-import type { CapacityCell } from '../matrix/capacity.js';
+import { microBatchRange, type CapacityCell } from '../matrix/capacity.js';
 import type { CapacitySearchResult } from '../runner/capacity-search.js';
 import { RECORDED_STATUSES, type RecordedStatus, type StoredRecord } from '../runner/protocol.js';
 import { BACKEND_CHOICES, BACKEND_NAMES, POLICIES, type BackendChoice, type BackendName, type CapacityDef, type CapacityMetric, type Policy } from '../spec/types.js';
@@ -80,7 +80,8 @@ export interface FinishedSearch {
 
 /**
  * The rows of a capacity CSV in cell order. `recommended_batch_size` is the largest batch whose fitted peak leaves
- * `margin` of the budget free (the fit through the probes nearest the boundary), never above the maximum found.
+ * `margin` of the budget free (the fit through the probes nearest the boundary), never above the maximum found, below
+ * every probe measured over that line, nor below the range searched.
  */
 export function aggregateCapacity(capacity: CapacityDef, searches: readonly FinishedSearch[], earlierRows: readonly CapacityRow[] = []): CapacityRow[] {
   const rows = searches.map((search) => capacityRow(capacity, search));
@@ -115,9 +116,15 @@ function capacityRow(capacity: CapacityDef, { cell, result, probeRecords, confir
   let recommended: number | null = null;
   if (max !== null) {
     const target = capacity.budgetBytes * (1 - capacity.margin);
-    const fitted = fit !== null && fit.bytesPerSample > 0 ? Math.floor((target - fit.fixedBytes) / fit.bytesPerSample) : max;
-    recommended = Math.max(0, Math.min(max, fitted)) * k;
-    if (recommended === 0) recommended = null;
+    const atMax = result.peakAtMaxBytes;
+    // Without a rising line (one probe fits, or memory is flat there) only the peak at the max says anything.
+    const fitted = fit !== null && fit.bytesPerSample > 0 ? Math.floor((target - fit.fixedBytes) / fit.bytesPerSample) : atMax !== null && atMax <= target ? max : 0;
+    // The line runs through the largest probes; below them memory can be flat (an optimizer-bound peak) and above the
+    // line, so a smaller probe already over the target bounds the recommendation too.
+    const overTarget = result.probes.filter((p) => p.outcome.bytes !== null && p.outcome.bytes > target).map((p) => p.microBatchSize - 1);
+    const micro = Math.min(max, fitted, ...overTarget);
+    // Below the range searched nothing was asked for (or measured): no recommendation then.
+    recommended = micro >= microBatchRange(capacity, k).min ? micro * k : null;
   }
   const backends = [...new Set(probeRecords.map((r) => r.backend).filter((b): b is BackendName => b !== null))].sort();
   const confirmed = confirm?.status === 'ok' ? confirm.measurements : null;

@@ -8,7 +8,7 @@
  * cannot interleave, so an older snapshot can never be renamed over a newer one.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MpxError } from '../errors.js';
 import { isRecordedStatus, MEASUREMENT_KEYS, reviveNonFinite, reviveNumber, type StoredRecord } from '../runner/protocol.js';
@@ -163,12 +163,12 @@ export function writeCapacityResults(dir: string, specName: string, bundle: Capa
   return paths;
 }
 
-/** True when the capacity CSV and the records already hold exactly what `bundle` would write. */
+/** True when the capacity CSV and the records already hold exactly what `bundle` would write, and meta.json exists. */
 export function hasSameCapacityResults(dir: string, specName: string, bundle: CapacityBundle): boolean {
   const paths = capacityPaths(dir, specName);
   const text = renderCapacityResults(bundle);
   try {
-    return readFileSync(paths.csv, 'utf8') === text.csv && readFileSync(paths.runs, 'utf8') === text.runs;
+    return readFileSync(paths.csv, 'utf8') === text.csv && readFileSync(paths.runs, 'utf8') === text.runs && existsSync(paths.meta);
   } catch {
     return false;
   }

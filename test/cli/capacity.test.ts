@@ -1,9 +1,10 @@
 /**
  * Capacity search end to end on the BUILT CLI (run `npx tsc -p .` first): `mpx plan` lists the searches, `mpx run`
  * finds each boundary with real wasm probes and writes `<name>.capacity.csv`, a rerun reuses every probe, a filtered
- * rerun keeps the other searches' rows, and `mpx diff` compares and gates capacity CSVs.
+ * rerun keeps the other searches' rows, and `mpx diff` compares and gates capacity CSVs. And the committed
+ * experiments/capacity.yaml replays from its recorded probes without a worker, changing no file.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const SPEC = fileURLToPath(new URL('../fixtures/cli/tiny-capacity.yaml', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUDGET = 100_000;
 
 let cwd: string;
@@ -130,5 +132,44 @@ describe('mpx diff on capacity CSVs', () => {
     const gated = await mpx('diff', out(), head, '--fail-on', 'max_batch_size:-5%');
     expect(gated.exitCode).toBe(1);
     expect(gated.stdout).toMatch(/FAIL\s+tiny float32 acc=1 wasm\s+max_batch_size/);
+  });
+});
+
+describe('mpx run of the committed capacity spec, every probe recorded', () => {
+  let project: string;
+  beforeAll(async () => {
+    project = join(cwd, 'project');
+    await mkdir(join(project, 'experiments'), { recursive: true });
+    await mkdir(join(project, 'results'));
+    await copyFile(join(ROOT, 'experiments/capacity.yaml'), join(project, 'experiments/capacity.yaml'));
+    for (const ext of ['capacity.csv', 'runs.jsonl', 'meta.json']) await copyFile(join(ROOT, `results/capacity.${ext}`), join(project, `results/capacity.${ext}`));
+  });
+
+  /** The results directory, file name → text. */
+  async function results(): Promise<Record<string, string>> {
+    const names = (await readdir(join(project, 'results'))).sort();
+    const texts = await Promise.all(names.map((name) => readFile(join(project, 'results', name), 'utf8')));
+    return Object.fromEntries(names.map((name, i) => [name, texts[i]!]));
+  }
+  const replay = async (...args: string[]) => {
+    const r = await execa(process.execPath, [CLI, 'run', 'experiments/capacity.yaml', ...args], { cwd: project, reject: false, env: { MPX_DEBUG: '' }, timeout: 60_000 });
+    return { exitCode: r.exitCode, summary: String(r.stderr).split('\n').find((line) => line.startsWith('mpx: capacity: ') && line.includes('searches done')) };
+  };
+
+  it('replays every search from its records and leaves the results as committed, meta.json included', async () => {
+    const before = await results();
+    const { exitCode, summary } = await replay();
+    expect(exitCode).toBe(0);
+    // results/capacity.runs.jsonl holds 65 records, every one used
+    expect(summary).toBe('mpx: capacity: 12/12 searches done (10 ok, 2 oom; 0 runs new, 65 reused) results/capacity.capacity.csv unchanged');
+    expect(await results()).toEqual(before);
+  });
+
+  it('--filter counts only the searches it ran and keeps the others', async () => {
+    const before = await results();
+    const { exitCode, summary } = await replay('--filter', 'model=cnn');
+    expect(exitCode).toBe(0);
+    expect(summary).toBe('mpx: capacity: 6/6 searches done (6 ok; 0 runs new, 32 reused) results/capacity.capacity.csv unchanged');
+    expect(await results()).toEqual(before);
   });
 });

@@ -4,7 +4,7 @@
  */
 import type { RunConfig } from '../../src/matrix/types.js';
 import type { RunMeasurements } from '../../src/runner/protocol.js';
-import type { ExperimentSpec, ModelDef, TrainDef } from '../../src/spec/types.js';
+import type { CapacityDef, ExperimentSpec, ModelDef, TrainDef } from '../../src/spec/types.js';
 
 /** A two-layer MLP on 8 inputs; `units` sizes the hidden layer. */
 export function mlpModel(name = 'mlp', units = 32): ModelDef {
@@ -106,3 +106,8 @@ export function measurements(overrides: Partial<RunMeasurements> = {}): RunMeasu
   };
 }
 
+
+/** A capacity section as the loader resolves it: a 1 MB budget over effective batches 4 to 1024. */
+export function capacityDef(overrides: Partial<CapacityDef> = {}): CapacityDef {
+  return { budgetBytes: 1_000_000, metric: 'auto', minBatchSize: 4, maxBatchSize: 1024, confirmSteps: 1, margin: 0.05, ...overrides };
+}

@@ -6,7 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { aggregateCells } from '../../src/results/aggregate.js';
 import { COLUMNS } from '../../src/results/columns.js';
 import { collectMetadata } from '../../src/results/metadata.js';
-import { assertResultsDirWritable, hasSameResults, readRunRecords, renderResults, writeResults } from '../../src/results/store.js';
+import { aggregateCapacity, CAPACITY_COLUMNS } from '../../src/results/capacity.js';
+import { assertResultsDirWritable, hasSameCapacityResults, hasSameResults, readRunRecords, renderCapacityResults, renderResults, writeCapacityResults, writeResults, type CapacityBundle } from '../../src/results/store.js';
+import type { StoredRecord } from '../../src/runner/protocol.js';
+import { capacitySpec, linear, searchAll } from './capacity-fixture.js';
 import { plan, records } from './fixture.js';
 import { mpxErrorOf } from '../helpers/mpx-error.js';
 
@@ -152,6 +155,58 @@ describe('hasSameResults', () => {
     expect(readFileSync(paths.csv, 'utf8')).toBe(text.csv);
     expect(readFileSync(paths.runs, 'utf8')).toBe(text.runs);
     expect(readFileSync(paths.meta, 'utf8')).toBe(text.meta);
+  });
+});
+
+describe('capacity results files', () => {
+  async function capacityBundle(): Promise<CapacityBundle> {
+    const { plan: capacityPlan, searches } = await searchAll(capacitySpec(), {
+      'mlp float32 1 cpu': { peak: linear(200_000, 2_000) },
+      'mlp mixed_float16 1 cpu': { peak: linear(200_000, 1_000) },
+    });
+    const capacityRecords = searches.flatMap((s) => [...s.probeRecords, ...(s.confirm === null ? [] : [s.confirm])]);
+    return { rows: aggregateCapacity(capacityPlan.capacity, searches), records: [...capacityRecords].reverse(), metadata };
+  }
+
+  it('writeCapacityResults writes <name>.capacity.csv beside the records and meta.json, the bytes renderCapacityResults gives', async () => {
+    const capacity = await capacityBundle();
+    const dir = join(tempDir(), 'results');
+    const paths = writeCapacityResults(dir, 'cap', capacity);
+    expect(paths).toEqual({ csv: join(dir, 'cap.capacity.csv'), meta: join(dir, 'cap.meta.json'), runs: join(dir, 'cap.runs.jsonl') });
+    expect(readdirSync(dir).sort()).toEqual(['cap.capacity.csv', 'cap.meta.json', 'cap.runs.jsonl']);
+    const text = renderCapacityResults(capacity);
+    expect([paths.csv, paths.runs, paths.meta].map((p) => readFileSync(p, 'utf8'))).toEqual([text.csv, text.runs, text.meta]);
+    expect(text.csv.split('\n')[0]).toBe(CAPACITY_COLUMNS.map((c) => c.name).join(','));
+    // every record read back as it was, in cell order whatever order they came in
+    const read = readRunRecords(dir, 'cap');
+    const byRunId = (list: readonly StoredRecord[]) => [...list].sort((a, b) => a.runId.localeCompare(b.runId));
+    expect(byRunId(read)).toEqual(byRunId(capacity.records));
+    expect(read.map((r) => r.cellIndex)).toEqual(read.map((r) => r.cellIndex).sort((a, b) => a - b));
+    expect(new Set(read.map((r) => r.cellIndex)).size).toBe(2);
+  });
+
+  it('writeCapacityResults gives RESULTS_IO and leaves no temp file when the CSV cannot be replaced', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'cap.capacity.csv'));
+    const error = mpxErrorOf(() => writeCapacityResults(dir, 'cap', { rows: [], records: [], metadata }));
+    expect(error.code).toBe('RESULTS_IO');
+    expect(error.file).toBe(join(dir, 'cap.capacity.csv'));
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('hasSameCapacityResults: true after writing the same rows and records (whatever the metadata), false after a change or without a file', async () => {
+    const capacity = await capacityBundle();
+    const dir = tempDir();
+    expect(hasSameCapacityResults(dir, 'cap', capacity)).toBe(false);
+    const paths = writeCapacityResults(dir, 'cap', capacity);
+    expect(hasSameCapacityResults(dir, 'cap', capacity)).toBe(true);
+    expect(hasSameCapacityResults(dir, 'cap', { ...capacity, metadata: { ...metadata, date: '2030-01-01T00:00:00.000Z' } })).toBe(true);
+    expect(hasSameCapacityResults(dir, 'cap', { ...capacity, records: capacity.records.slice(1) })).toBe(false);
+    expect(hasSameCapacityResults(dir, 'cap', { ...capacity, rows: capacity.rows.slice(1) })).toBe(false);
+    // the run matrix's own CSV is another file: a capacity bundle is never compared with it
+    expect(hasSameResults(dir, 'cap', bundle)).toBe(false);
+    rmSync(paths.meta);
+    expect(hasSameCapacityResults(dir, 'cap', capacity)).toBe(false);
   });
 });
 

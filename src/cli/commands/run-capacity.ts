@@ -39,7 +39,7 @@ export async function runCapacityPhase(specs: readonly PlannedSpec[], options: C
     const say = (text: string) => process.stderr.write(`${text}\n`);
     say(`mpx: ${spec.name}: ${cells.length} capacity search(es) for the largest batch under ${formatByteSize(plan.capacity.budgetBytes)}, ${runOptions.jobs} at a time`);
     const reusedByCell = new Map<CapacityCell, number>();
-    await runCapacitySearches(spec, { ...plan, cells }, {
+    const finished = await runCapacitySearches(spec, { ...plan, cells }, {
       ...runOptions,
       reuse: !force,
       recordOf: (runId) => results.recordOf(runId),
@@ -54,9 +54,12 @@ export async function runCapacityPhase(specs: readonly PlannedSpec[], options: C
       },
     });
     const summary = results.finish();
-    failed += summary.rows.filter((row) => FAILED_STATUSES.has(row.status)).length;
+    // The rows of the searches run now: a filtered run keeps the others' rows, which are not this run's to count.
+    const searched = new Set(finished.map((search) => search.cell.cellId));
+    const rows = summary.rows.filter((row) => searched.has(row.cellId));
+    failed += rows.filter((row) => FAILED_STATUSES.has(row.status)).length;
     const where = summary.written === null ? `${resultsDir}/${spec.name}.capacity.csv unchanged` : `→ ${summary.written.csv}`;
-    say(`mpx: ${spec.name}: ${summary.rows.length}/${cells.length} searches done (${countStatuses(summary.rows)}; ${summary.produced} runs new, ${summary.reused} reused) ${where}`);
+    say(`mpx: ${spec.name}: ${rows.length}/${cells.length} searches done (${countStatuses(rows)}; ${summary.produced} runs new, ${summary.reused} reused) ${where}`);
   }
   return { failed };
 }
