@@ -10,6 +10,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { measureCapacity } from './capacity.js';
 import { watchContention, type Contention } from './contention.js';
 import { describeEnvironment } from './env.js';
 import { measurePlan } from './plan.js';
@@ -60,9 +61,10 @@ async function main(): Promise<number> {
   const overhead = await section('overhead', 'per-run overhead and its parts (probes)', () => measureOverhead(WORKER_FILE, PROBE_FILE));
   const pool = await section('pool', '2 workers vs 1 on an 8-run matrix, machine ceiling', () => measurePool(WORKER_FILE, PROBE_FILE));
   const torch = await section('torch', 'the torch engine on the same steps (PyTorch through Python)', () => measureTorch(log));
+  const capacity = await section('capacity', 'the capacity study (experiments/capacity.yaml) searched from nothing', () => measureCapacity(CLI_FILE));
   const scaleOut = await section('scaleOut', 'scale-out: submitting 1,000 runs, merging, bookkeeping per run', () => measureScaleOut(CLI_FILE));
 
-  const results: BenchResults = { environment, plan, compute, stock, overhead, pool, torch, report, scaleOut, contention, durationMs: performance.now() - started };
+  const results: BenchResults = { environment, plan, compute, stock, overhead, pool, torch, report, capacity, scaleOut, contention, durationMs: performance.now() - started };
   const rows = buildRows(results);
   const notes = buildNotes(results, rows);
   if (values.json) {

@@ -3,6 +3,7 @@
  * pass/fail. Pure: builds rows from the measurements, renders Markdown text or a JSON document.
  */
 import type { ComputeResults, PolicyProfile, StepMeasurement } from './compute.js';
+import type { CapacityTiming } from './capacity.js';
 import type { Contention } from './contention.js';
 import type { BenchEnvironment } from './env.js';
 import type { PlanTiming } from './plan.js';
@@ -33,6 +34,7 @@ export interface BenchResults {
   pool: PoolResults | { error: string };
   torch: TorchResults | { error: string };
   report: ReportTiming | { error: string };
+  capacity: CapacityTiming | { error: string };
   scaleOut: ScaleOutResults | { error: string };
   /** Per section (plan, compute, stock, overhead, pool): other processes' share of the machine; null off Linux. */
   contention: Record<string, Contention | null>;
@@ -48,6 +50,8 @@ export const TARGETS = {
   twoWorkerSpeedup: 1.8,
   planS: 1,
   reportS: 2,
+  capacityS: 60,
+  probesPerSearch: 6,
   submitS: 2,
   mergeS: 1,
   bookkeepingGrowth: 1.5,
@@ -288,8 +292,36 @@ export function buildRows(results: BenchResults): Row[] {
   } else {
     rows.push(errorRow('report.1k', 'Report a 1,000-row results CSV', report.error));
   }
+  rows.push(...capacityRows(results.capacity));
   rows.push(...scaleOutRows(results.scaleOut));
   return rows;
+}
+
+/** The capacity study searched from nothing: its wall time and the probes per search. */
+export function capacityRows(capacity: BenchResults['capacity']): Row[] {
+  if (!ok(capacity)) return [errorRow('capacity', 'Capacity study (experiments/capacity.yaml)', capacity.error)];
+  const s = capacity.wallMs / 1000;
+  const sorted = [...capacity.probes].sort((a, b) => a - b);
+  const most = sorted.at(-1) ?? 0;
+  const medianProbes = sorted.length === 0 ? 0 : sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return [
+    {
+      id: 'capacity.wall',
+      measurement: `mpx run experiments/capacity.yaml --force: ${capacity.searches} searches, probes in fresh workers (whole CLI)`,
+      value: `${fixed(s, 1)} s`,
+      target: `< ${TARGETS.capacityS} s (ratio < 1)`,
+      ratio: s / TARGETS.capacityS,
+      pass: s < TARGETS.capacityS,
+    },
+    {
+      id: 'capacity.probes',
+      measurement: `Probes per search that found its boundary (exact to one sample), plus one confirmation run each`,
+      value: `median ${medianProbes}, most ${most} (${capacity.mostProbes})`,
+      target: `most ≤ ${TARGETS.probesPerSearch} (ratio ≤ 1)`,
+      ratio: most / TARGETS.probesPerSearch,
+      pass: most <= TARGETS.probesPerSearch,
+    },
+  ];
 }
 
 /** Submitting, merging and per-run bookkeeping: the costs that grow with the matrix. */
