@@ -96,7 +96,9 @@ export function preflight(run: RunConfig, ceilings: MemoryCeilings): PreflightVe
     return verdict('engine', ceilings.engine.limitBytes, ceilings.engine.what, 'Use backend: torch or tensorflow, or a smaller model.');
   }
   if (ceilings.budgetBytes !== null && bound.bytes > ceilings.budgetBytes) {
-    return verdict('budget', ceilings.budgetBytes, 'the memory budget', 'Raise memoryLimit, or use a smaller model or batch.');
+    // A capacity probe (steps 0) over its budget is an answer (this batch does not fit), not a setting to change.
+    const hint = run.train.steps === 0 ? 'This batch does not fit capacity.budget.' : 'Raise memoryLimit, or use a smaller model or batch.';
+    return verdict('budget', ceilings.budgetBytes, 'the memory budget', hint);
   }
   if (ceilings.workerShare !== null && bound.bytes > ceilings.workerShare.limitBytes) {
     return verdict(

@@ -3,6 +3,7 @@
  * to go through the loader and planner instead (`test/worker/make-run.ts`).
  */
 import type { RunConfig } from '../../src/matrix/types.js';
+import type { MachineFacts } from '../../src/results/metadata.js';
 import type { RunMeasurements } from '../../src/runner/protocol.js';
 import type { CapacityDef, ExperimentSpec, ModelDef, TrainDef } from '../../src/spec/types.js';
 
@@ -110,4 +111,18 @@ export function measurements(overrides: Partial<RunMeasurements> = {}): RunMeasu
 /** A capacity section as the loader resolves it: a 1 MB budget over effective batches 4 to 1024. */
 export function capacityDef(overrides: Partial<CapacityDef> = {}): CapacityDef {
   return { budgetBytes: 1_000_000, metric: 'auto', minBatchSize: 4, maxBatchSize: 1024, confirmSteps: 1, margin: 0.05, ...overrides };
+}
+
+/** The machine facts of a results directory's metadata, fixed for tests; `overrides` change single facts. */
+export function machineFacts(overrides: Partial<MachineFacts> = {}): MachineFacts {
+  return {
+    mpxVersion: '0.1.0',
+    nodeVersion: 'v20.20.2',
+    tfjsVersions: {},
+    os: { platform: 'linux', release: '6.8.0', arch: 'x64' },
+    cpus: [{ model: 'Test CPU' }],
+    gpus: [],
+    provenance: null,
+    ...overrides,
+  };
 }

@@ -2,38 +2,22 @@
  * CapacityResults, one capacity spec's files during `mpx run`: written after every probe and search, resumed from the
  * stored records, left untouched when nothing changed, and keeping what a filtered run did not search.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CapacityPlan } from '../../src/matrix/capacity.js';
 import { CapacityResults } from '../../src/results/capacity-results.js';
 import { aggregateCapacity, CAPACITY_COLUMNS, parseCapacityCsv, type FinishedSearch } from '../../src/results/capacity.js';
 import { csvExporter } from '../../src/results/export/index.js';
-import type { MachineFacts } from '../../src/results/metadata.js';
 import { readRunRecords } from '../../src/results/store.js';
 import type { StoredRecord } from '../../src/runner/protocol.js';
 import { capacitySpec, linear, searchAll } from './capacity-fixture.js';
+import { machineFacts } from '../helpers/builders.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mpx-capacity-results-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('capacity-results');
 
-const machine: MachineFacts = {
-  mpxVersion: '0.1.0',
-  nodeVersion: 'v20.20.2',
-  tfjsVersions: {},
-  os: { platform: 'linux', release: '6.8.0', arch: 'x64' },
-  cpus: [{ model: 'Test CPU' }],
-  gpus: [],
-  provenance: null,
-};
+const machine = machineFacts();
 const specInfo = { name: 'cap', file: 'experiments/cap.yaml', sha256: 'c'.repeat(64) };
 const spec = capacitySpec();
 

@@ -1,10 +1,10 @@
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Shard } from '../../src/matrix/shard.js';
 import { aggregateCells, type ResultRow } from '../../src/results/aggregate.js';
-import { collectMetadata, type MachineFacts } from '../../src/results/metadata.js';
+import { collectMetadata } from '../../src/results/metadata.js';
 import { openRecordFile, parseRecordFile, readRecordFiles, recordsDir, type RecordFileCell } from '../../src/results/record-files.js';
 import { mergeSpecRecords, overlayRecordFiles, readSpecRecords } from '../../src/results/spec-records.js';
 import { readRunRecords, renderResults, writeResults } from '../../src/results/store.js';
@@ -12,26 +12,12 @@ import { parseResultsCsv } from '../../src/results/table.js';
 import type { StoredRecord } from '../../src/runner/protocol.js';
 import { mpxErrorOf } from '../helpers/mpx-error.js';
 import { cells, plan, records } from './fixture.js';
+import { machineFacts } from '../helpers/builders.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mpx-spec-records-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('spec-records');
 
-const machine: MachineFacts = {
-  mpxVersion: '0.1.0',
-  nodeVersion: 'v20.20.2',
-  tfjsVersions: { '@tensorflow/tfjs-core': '4.22.0' },
-  os: { platform: 'linux', release: '6.8.0', arch: 'x64' },
-  cpus: [{ model: 'Test CPU' }, { model: 'Test CPU' }],
-  gpus: [],
-  provenance: null,
-};
+const machine = machineFacts({ tfjsVersions: { '@tensorflow/tfjs-core': '4.22.0' }, cpus: [{ model: 'Test CPU' }, { model: 'Test CPU' }] });
 const spec = { name: 'golden', file: 'experiments/golden.yaml', sha256: 'b'.repeat(64) };
 const fileCells: RecordFileCell[] = cells.map((cell) => ({ ...cell, runsPlanned: 3 }));
 /** A pid that is not alive (pid_max is far below). */

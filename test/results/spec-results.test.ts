@@ -1,32 +1,16 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { MachineFacts } from '../../src/results/metadata.js';
+import { describe, expect, it } from 'vitest';
 import { readRecordFiles, recordsDir } from '../../src/results/record-files.js';
 import { REBUILD_INTERVAL_MS, SpecResults } from '../../src/results/spec-results.js';
 import { readRunRecords } from '../../src/results/store.js';
 import { plan, records } from './fixture.js';
+import { machineFacts } from '../helpers/builders.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mpx-spec-results-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('spec-results');
 
-const machine: MachineFacts = {
-  mpxVersion: '0.1.0',
-  nodeVersion: 'v20.20.2',
-  tfjsVersions: {},
-  os: { platform: 'linux', release: '6.8.0', arch: 'x64' },
-  cpus: [{ model: 'Test CPU' }],
-  gpus: [],
-  provenance: null,
-};
+const machine = machineFacts();
 const spec = { file: 'experiments/golden.yaml', sha256: 'b'.repeat(64) };
 const everything = { isInScope: () => true, isCounted: () => true, hadStale: false, hasRecordFiles: false };
 

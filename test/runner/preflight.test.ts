@@ -66,6 +66,10 @@ describe('preflight', () => {
     );
     const budget = preflight(run, { ...NONE, budgetBytes: 5_663, workerShare: { limitBytes: 1, source: 'x' } })!;
     expect([budget.ceiling, budget.reachedBytes, budget.limitBytes]).toEqual(['budget', 5_664, 5_663]);
+    expect(budget.reason).toMatch(/no worker was started\. Raise memoryLimit, or use a smaller model or batch\.$/);
+    // a capacity probe (steps 0) over its budget is the search's answer, not a setting to change
+    const probe = preflight({ ...run, train: { ...run.train, steps: 0 } }, { ...NONE, budgetBytes: 5_663 })!;
+    expect(probe.reason).toMatch(/no worker was started\. This batch does not fit capacity\.budget\.$/);
     const share = preflight(run, { ...NONE, workerShare: { limitBytes: 4_096, source: '8.00 KiB total ÷ 2 jobs' } })!;
     expect(share.ceiling).toBe('worker-share');
     expect(share.reason).toContain("above this worker's share of the machine's memory (8.00 KiB total ÷ 2 jobs): 4.00 KiB; no worker was started. Use fewer --jobs, set --worker-memory");
