@@ -49,11 +49,7 @@ export function resultPaths(dir: string, specName: string): WrittenResults {
  */
 export function writeResults(dir: string, specName: string, bundle: ResultsBundle): WrittenResults {
   const paths = resultPaths(dir, specName);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw resultsIoError('write', dir, dir, error);
-  }
+  createResultsDir(dir);
   const text = renderResults(bundle);
   writeFileAtomic(paths.runs, text.runs);
   writeFileAtomic(paths.csv, text.csv);
@@ -68,11 +64,7 @@ export function writeResults(dir: string, specName: string, bundle: ResultsBundl
  */
 export function writeReport(dir: string, specName: string, extension: string, content: string): string {
   const path = join(dir, `${basename(resultPaths(dir, specName).csv, '.csv')}.${extension}`);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw resultsIoError('write', dir, dir, error);
-  }
+  createResultsDir(dir);
   writeFileAtomic(path, content);
   syncDirectory(dir);
   return path;
@@ -84,11 +76,7 @@ export function writeReport(dir: string, specName: string, extension: string, co
  */
 export function writeDerivedResults(dir: string, specName: string, bundle: Omit<ResultsBundle, 'records'>): WrittenResults {
   const paths = resultPaths(dir, specName);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw resultsIoError('write', dir, dir, error);
-  }
+  createResultsDir(dir);
   writeFileAtomic(paths.csv, csvExporter.render(bundle.rows, COLUMNS));
   writeFileAtomic(paths.meta, `${stableJson(bundle.metadata, 2)}\n`);
   return paths;
@@ -150,11 +138,7 @@ export function renderCapacityResults(bundle: CapacityBundle): { csv: string; me
 /** As `writeResults`, for a capacity spec: `<name>.capacity.csv` instead of `<name>.csv`. */
 export function writeCapacityResults(dir: string, specName: string, bundle: CapacityBundle): WrittenResults {
   const paths = capacityPaths(dir, specName);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw resultsIoError('write', dir, dir, error);
-  }
+  createResultsDir(dir);
   const text = renderCapacityResults(bundle);
   writeFileAtomic(paths.runs, text.runs);
   writeFileAtomic(paths.csv, text.csv);
@@ -422,4 +406,13 @@ export function isCompleteRecord(record: StoredRecord): boolean {
   if (record.status !== 'ok') return true;
   const measurements = record.measurements as Record<string, unknown> | null;
   return measurements !== null && MEASUREMENT_KEYS.every((key) => key in measurements);
+}
+
+/** Creates the results directory if needed; throws MpxError `RESULTS_IO` naming it. */
+function createResultsDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw resultsIoError('write', dir, dir, error);
+  }
 }
